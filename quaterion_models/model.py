@@ -1,0 +1,192 @@
+"""`SimilarityModel`: encoders -> concatenated embeddings -> head; `encode`; servable I/O."""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from quaterion_models.encoders.encoder import Encoder
+from quaterion_models.heads.encoder_head import EncoderHead
+from quaterion_models.types import CollateFnType, MetaExtractorFnType, TensorInterchange
+from quaterion_models.utils.classes import restore_class, save_class_import
+from quaterion_models.utils.files import (
+    CorruptFileError,
+    atomic_directory,
+    directory_manifest,
+    read_json,
+    verify_manifest,
+    write_json_atomic,
+)
+from quaterion_models.utils.meta import merge_meta
+from quaterion_models.utils.progress import track
+from quaterion_models.utils.tensors import first_device, move_to_device
+
+DEFAULT_ENCODER_KEY = "default"
+CONFIG_FILE = "config.json"
+
+
+class SimilarityModel(nn.Module):
+    """Maps raw records to embeddings: each encoder embeds the batch, the embeddings are
+    concatenated in sorted key order, and the head turns them into the final vectors.
+
+    A single encoder is stored under the key `"default"`. Non-trainable encoders are frozen.
+    """
+
+    def __init__(self, encoders: Encoder | dict[str, Encoder], head: EncoderHead):
+        super().__init__()
+        if not isinstance(encoders, dict):
+            encoders = {DEFAULT_ENCODER_KEY: encoders}
+        if not encoders:
+            raise ValueError("SimilarityModel needs at least one encoder")
+        self.head = head
+        self.encoders: dict[str, Encoder] = {}
+        for key, encoder in encoders.items():
+            if not isinstance(key, str) or not key or "." in key or hasattr(self, key):
+                raise ValueError(
+                    f"Invalid encoder key {key!r}: use a non-empty string without '.' that is "
+                    "not an attribute of SimilarityModel (such as 'head' or 'encoders')"
+                )
+            encoder.disable_gradients_if_required()
+            self.add_module(key, encoder)
+            self.encoders[key] = encoder
+
+    @classmethod
+    def collate_fn(
+        cls,
+        batch: list[Any],
+        encoders_collate_fns: dict[str, CollateFnType],
+        meta_extractors: dict[str, MetaExtractorFnType],
+    ) -> dict[str, Any]:
+        """Raw records -> `{"data": {key: encoder input}, "meta": [one dict per record]}`."""
+        return {
+            "data": {key: collate(batch) for key, collate in encoders_collate_fns.items()},
+            "meta": merge_meta({key: extract(batch) for key, extract in meta_extractors.items()}),
+        }
+
+    def get_collate_fn(self) -> CollateFnType:
+        """Picklable collate function for data loaders (does not hold the model)."""
+        return partial(
+            type(self).collate_fn,
+            encoders_collate_fns={
+                key: encoder.get_collate_fn() for key, encoder in self.encoders.items()
+            },
+            meta_extractors={
+                key: encoder.get_meta_extractor() for key, encoder in self.encoders.items()
+            },
+        )
+
+    @classmethod
+    def get_encoders_output_size(cls, encoders: Encoder | dict[str, Encoder]) -> int:
+        """Width of the concatenated encoder outputs (the head's input width)."""
+        if isinstance(encoders, dict):
+            return sum(encoder.embedding_size for encoder in encoders.values())
+        return encoders.embedding_size
+
+    def forward(self, batch: dict[str, TensorInterchange]) -> Tensor:
+        embeddings = [
+            self.encoders[key](batch["data"][key]) for key in sorted(self.encoders)
+        ]  # each (B, D_key)
+        return self.head(torch.cat(embeddings, dim=1), meta=batch["meta"])
+
+    def encode(
+        self,
+        inputs: list[Any] | Any,
+        batch_size: int = 32,
+        to_numpy: bool = True,
+        show_progress: bool = False,
+    ) -> np.ndarray | Tensor:
+        """Embed raw records in batches, in eval mode and without gradients.
+
+        A non-list input is one record (`(1, output_size)` back). Returns `(N, output_size)`,
+        as numpy or as a tensor on the model's device. Each submodule's train/eval mode is
+        restored afterwards.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        records = inputs if isinstance(inputs, list) else [inputs]
+        device = first_device(self)
+        collate = self.get_collate_fn()
+        modes = [(module, module.training) for module in self.modules()]
+        self.eval()
+        try:
+            with torch.no_grad():
+                chunks = [
+                    self(move_to_device(collate(records[start : start + batch_size]), device))
+                    for start in track(
+                        range(0, len(records), batch_size),
+                        description="Encoding",
+                        enabled=show_progress,
+                    )
+                ]
+        finally:
+            for module, training in modes:  # per module: some may have been in eval mode
+                module.training = training
+        if chunks:
+            embeddings = torch.cat(chunks)
+        else:
+            embeddings = torch.empty((0, self.head.output_size), device=device)
+        if records is not inputs:  # one record: drop the batch axis it was given
+            embeddings = torch.atleast_2d(embeddings.squeeze(0))
+        return embeddings.cpu().numpy() if to_numpy else embeddings
+
+    def save(self, output_path: str | os.PathLike) -> None:
+        """Write the servable directory atomically (an existing servable there is replaced).
+
+        Layout: `config.json` (class paths and a size + sha256 manifest of every other file),
+        `head/` (head config + safetensors weights), `encoders/<key>/` (whatever each
+        encoder's `save` writes).
+        """
+        target = Path(output_path)
+        if target.is_dir() and any(target.iterdir()) and not (target / CONFIG_FILE).is_file():
+            raise FileExistsError(
+                f"{target} is a non-empty directory that is not a saved model; "
+                "save into a new or empty directory (or a previous save of a model)"
+            )
+        with atomic_directory(target) as staging:
+            self.head.save(str(staging / "head"))
+            for key, encoder in self.encoders.items():
+                encoder_path = staging / "encoders" / key
+                encoder_path.mkdir(parents=True)
+                encoder.save(str(encoder_path))
+            config = {
+                "encoders": [
+                    {"key": key, **save_class_import(encoder)}
+                    for key, encoder in self.encoders.items()
+                ],
+                "head": save_class_import(self.head),
+                "files": directory_manifest(staging),
+            }
+            write_json_atomic(staging / CONFIG_FILE, config)
+
+    @classmethod
+    def load(cls, input_path: str | os.PathLike) -> SimilarityModel:
+        """Rebuild a model saved by `save`, on the CPU."""
+        root = Path(input_path)
+        if not root.is_dir():
+            raise FileNotFoundError(f"No saved model at {root}: the directory does not exist")
+        config_path = root / CONFIG_FILE
+        config = read_json(config_path, "model config")
+        if not isinstance(config, dict) or not {"head", "encoders"} <= config.keys():
+            raise CorruptFileError(
+                f"Model config {config_path} lacks the 'head' or 'encoders' entries; "
+                "it was not written by SimilarityModel.save"
+            )
+        verify_manifest(root, config.get("files", {}), "saved model")
+        head_class = restore_class(config["head"])
+        encoder_classes = {record["key"]: restore_class(record) for record in config["encoders"]}
+        head = head_class.load(str(root / "head"))
+        encoders = {
+            key: encoder_class.load(str(root / "encoders" / key))
+            for key, encoder_class in encoder_classes.items()
+        }
+        return cls(encoders=encoders, head=head)
+
+
+MetricModel = SimilarityModel
+"""Alias kept for code written against early versions."""

@@ -1,0 +1,5 @@
+"""Small reusable nn.Modules."""
+
+from quaterion_models.modules.simple import ActivationFromFnName
+
+__all__ = ["ActivationFromFnName"]

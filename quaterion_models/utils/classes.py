@@ -1,0 +1,45 @@
+"""Record a class as an import path and import it back (used in servable configs)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def save_class_import(obj: Any) -> dict[str, str]:
+    """Import path of `obj`'s class: `{"module": ..., "class": ...}`.
+
+    Classes defined in `__main__` are recorded too, with a warning: another process
+    cannot import them back.
+    """
+    module = type(obj).__module__
+    if module == "__main__":
+        logger.warning(
+            "%s is defined in __main__: a saved model that refers to it can only be loaded "
+            "by a script that defines it again. Move the class into an importable module.",
+            type(obj).__qualname__,
+        )
+    return {"module": module, "class": type(obj).__qualname__}
+
+
+def restore_class(data: dict[str, str]) -> type:
+    """The class named by a `save_class_import` record (nested qualnames supported)."""
+    try:
+        module_name, qualname = data["module"], data["class"]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(
+            f"A class record must be a dict with 'module' and 'class' keys, got {data!r}"
+        ) from exc
+    target: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError as exc:
+            raise ImportError(
+                f"Module {module_name!r} has no class {qualname!r}: was it renamed or removed "
+                "since the model was saved?"
+            ) from exc
+    return target

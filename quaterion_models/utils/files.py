@@ -1,0 +1,173 @@
+"""Crash-safe writes and clear-error reads for everything Quaterion puts on disk.
+
+Files are written under a temporary name and renamed into place; whole directories
+(servables, caches, exports) are built under a hidden sibling and renamed at the end, so
+an interrupted write never leaves something that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+PathLike = str | os.PathLike
+
+
+class CorruptFileError(ValueError):
+    """A file exists but cannot be parsed (truncated, edited or not what it claims to be)."""
+
+
+def _sibling(path: Path, tag: str) -> Path:
+    return path.with_name(f".{path.name}.{tag}-{uuid.uuid4().hex[:12]}")
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _replace_directory(source: Path, target: Path) -> None:
+    """Rename `source` onto `target`; an existing `target` is moved aside, then deleted."""
+    if not target.exists():
+        os.replace(source, target)
+        return
+    backup = _sibling(target, "old")
+    os.replace(target, backup)
+    try:
+        os.replace(source, target)
+    except BaseException:
+        os.replace(backup, target)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+@contextmanager
+def atomic_directory(path: PathLike) -> Iterator[Path]:
+    """Yield an empty temporary directory that replaces `path` when the block succeeds.
+
+    The directory is a hidden sibling of `path` (same file system, so the final rename is
+    atomic). On an exception it is deleted and `path` is left untouched. An existing
+    directory at `path` is replaced as a whole: callers decide whether that is allowed.
+    """
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"Cannot write a directory to {target}: a file is in the way")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = _sibling(target, "tmp")
+    staging.mkdir()
+    try:
+        yield staging
+        _replace_directory(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_json_atomic(path: PathLike, obj: Any) -> None:
+    """Write `obj` as indented JSON to `path` through a temporary file and a rename."""
+    target = Path(path)
+    staging = _sibling(target, "tmp")
+    try:
+        with open(staging, "w", encoding="utf-8") as handle:
+            json.dump(obj, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+def read_json(path: PathLike, what: str) -> Any:
+    """Parse the JSON file `path`; `what` names it in errors ("head config", ...)."""
+    source = Path(path)
+    try:
+        with open(source, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"Missing {what}: {source} does not exist") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptFileError(
+            f"Corrupted {what}: {source} is not valid JSON ({exc}); re-save the model"
+        ) from exc
+
+
+def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Detached, contiguous CPU tensors, copying any that share storage with an earlier one."""
+    seen: set[int] = set()
+    result = {}
+    for name, tensor in tensors.items():
+        tensor = tensor.detach().cpu().contiguous()
+        pointer = tensor.untyped_storage().data_ptr()
+        if pointer in seen and tensor.numel() > 0:
+            tensor = tensor.clone()
+        seen.add(tensor.untyped_storage().data_ptr())
+        result[name] = tensor
+    return result
+
+
+def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: PathLike) -> None:
+    """Write `tensors` to the safetensors file `path` through a temporary file and a rename."""
+    target = Path(path)
+    staging = _sibling(target, "tmp")
+    try:
+        save_file(_unshared(tensors), str(staging))
+        _fsync(staging)
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+def load_tensors(path: PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Read a safetensors file onto `device`, naming the file if it is missing or corrupted."""
+    source = Path(path)
+    if not source.is_file():
+        raise FileNotFoundError(f"Missing weights file: {source} does not exist")
+    try:
+        return load_file(str(source), device=str(device))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CorruptFileError(
+            f"Corrupted weights file {source}: {exc}; re-save the model"
+        ) from exc
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def directory_manifest(root: PathLike) -> dict[str, dict[str, Any]]:
+    """`{relative posix path: {"size", "sha256"}}` for every regular file under `root`."""
+    base = Path(root)
+    return {
+        path.relative_to(base).as_posix(): {"size": path.stat().st_size, "sha256": _sha256(path)}
+        for path in sorted(base.rglob("*"))
+        if path.is_file()
+    }
+
+
+def verify_manifest(root: PathLike, manifest: dict[str, dict[str, Any]], what: str) -> None:
+    """Raise, naming the file, if a file listed in `manifest` is missing or changed."""
+    base = Path(root)
+    for relative, expected in manifest.items():
+        path = base / relative
+        if not path.is_file():
+            raise FileNotFoundError(f"Missing file in {what} {base}: {relative}")
+        if path.stat().st_size != expected["size"] or _sha256(path) != expected["sha256"]:
+            raise CorruptFileError(
+                f"Corrupted file in {what} {base}: {relative} does not match the checksum "
+                "recorded when it was saved; re-save the model"
+            )
