@@ -1,0 +1,178 @@
+"""Data loaders for similarity learning: they turn samples into (object ids, objects, targets).
+
+Object ids follow CONTRACTS.md: object of group sample ``i`` -> ``i``; ``obj_a`` / ``obj_b`` of pair
+sample ``i`` -> ``2i`` / ``2i + 1``. The ids are what the cache uses as row numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import LongTensor, Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from quaterion.dataset.indexing_dataset import wrap_with_indices
+from quaterion.dataset.similarity_samples import SimilarityGroupSample, SimilarityPairSample
+
+Targets = dict[str, Tensor]
+
+_INTEGER_DTYPES = {torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64}
+
+
+def _length(dataset: Dataset) -> int | None:
+    """``len(dataset)``, or None when the dataset has no (working) ``__len__``."""
+    try:
+        return len(dataset)  # type: ignore[arg-type]
+    except (TypeError, NotImplementedError):
+        return None
+
+
+class SimilarityDataLoader(DataLoader):
+    """Base of the similarity loaders: a ``DataLoader`` whose items are ``(sample_index, sample)``.
+
+    Without a ``collate_fn`` the loader yields ``pre_collate_fn`` output
+    ``(ids, features, targets)``; ``TrainableModel.setup_dataloader`` wraps that into the collator
+    that produces model-ready batches. ``.dataset`` is the indexing wrapper, ``original_dataset``
+    the dataset passed in. Passing an already wrapped dataset (as Lightning does when it
+    re-instantiates the loader with a distributed sampler) wraps nothing twice.
+    """
+
+    #: sample class the loader expects, used in error messages
+    sample_type: type = object
+    #: what to do instead when a sample of another type shows up
+    wrong_sample_hint: str = ""
+
+    def __init__(self, dataset: Dataset, **kwargs: Any):
+        if _length(dataset) == 0:
+            raise ValueError(
+                f"{type(self).__name__} got an empty dataset ({type(dataset).__name__} has "
+                "length 0); pass a dataset with at least one sample"
+            )
+        if kwargs.get("collate_fn") is None:
+            kwargs["collate_fn"] = type(self).pre_collate_fn
+        self.original_params = dict(kwargs)
+        super().__init__(wrap_with_indices(dataset), **kwargs)
+
+    @property
+    def original_dataset(self) -> Dataset:
+        """The user's dataset, without the indexing wrapper."""
+        return self.dataset.dataset
+
+    @classmethod
+    def pre_collate_fn(cls, batch: list[tuple[int, Any]]) -> tuple[list[int], list[Any], Targets]:
+        """``[(sample_index, sample), ...]`` -> ``(object ids, objects, targets)``."""
+        indices = [index for index, _ in batch]
+        samples = [sample for _, sample in batch]
+        targets = cls.collate_labels(samples)
+        features, ids = cls.flatten_objects(samples, indices)
+        return ids, features, targets
+
+    @classmethod
+    def collate_labels(cls, batch: list[Any]) -> Targets:
+        """Samples -> the keyword arguments the loss takes besides ``embeddings``."""
+        raise NotImplementedError(f"{cls.__name__} does not define collate_labels")
+
+    @classmethod
+    def flatten_objects(cls, batch: list[Any], indices: list[int]) -> tuple[list[Any], list[int]]:
+        """Samples and their indices -> ``(objects to encode, their object ids)``."""
+        raise NotImplementedError(f"{cls.__name__} does not define flatten_objects")
+
+    @classmethod
+    def index_targets(cls, full_targets: Targets, idx: LongTensor) -> tuple[LongTensor, Targets]:
+        """Rows and targets of samples ``idx`` out of ``collate_labels(all samples)``.
+
+        Returns the object ids (cache rows) in the order the encoders would see the objects, and
+        targets equal to ``collate_labels([samples[i] for i in idx])``.
+        """
+        raise NotImplementedError(f"{cls.__name__} does not define index_targets")
+
+    @classmethod
+    def _field(cls, samples: list[Any], name: str) -> list[Any]:
+        """``[sample.<name> ...]``, or a TypeError naming the sample type this loader expects."""
+        try:
+            return [getattr(sample, name) for sample in samples]
+        except AttributeError:
+            wrong = next(sample for sample in samples if not hasattr(sample, name))
+            raise TypeError(
+                f"{cls.__name__} expects {cls.sample_type.__name__} items, got "
+                f"{type(wrong).__name__}; {cls.wrong_sample_hint}"
+            ) from None
+
+
+class PairsSimilarityDataLoader(SimilarityDataLoader):
+    """Loader of ``SimilarityPairSample`` for pairwise losses.
+
+    For ``P`` samples the objects are ``[a_0..a_{P-1}, b_0..b_{P-1}]`` and the targets are
+    ``pairs`` [P, 2] (``[i, i + P]``), ``labels`` [P] (scores) and ``subgroups`` [2P].
+    """
+
+    sample_type = SimilarityPairSample
+    wrong_sample_hint = "use GroupSimilarityDataLoader for SimilarityGroupSample data"
+
+    @classmethod
+    def collate_labels(cls, batch: list[SimilarityPairSample]) -> Targets:
+        scores = torch.tensor(cls._field(batch, "score"), dtype=torch.float)
+        subgroups = torch.tensor(cls._field(batch, "subgroup"), dtype=torch.float)
+        positions = torch.arange(len(batch))
+        return {
+            "pairs": torch.stack([positions, positions + len(batch)], dim=1),
+            "labels": scores,
+            "subgroups": subgroups.repeat(2),
+        }
+
+    @classmethod
+    def flatten_objects(
+        cls, batch: list[SimilarityPairSample], indices: list[int]
+    ) -> tuple[list[Any], list[int]]:
+        objects = cls._field(batch, "obj_a") + cls._field(batch, "obj_b")
+        ids = [2 * index for index in indices] + [2 * index + 1 for index in indices]
+        return objects, ids
+
+    @classmethod
+    def index_targets(cls, full_targets: Targets, idx: LongTensor) -> tuple[LongTensor, Targets]:
+        size = idx.shape[0]
+        positions = torch.arange(size, device=idx.device)
+        # full subgroups are [sg_0..sg_{N-1}, sg_0..sg_{N-1}]: the first half is per sample
+        subgroups = full_targets["subgroups"][idx]
+        rows = torch.cat([2 * idx, 2 * idx + 1])
+        return rows, {
+            "pairs": torch.stack([positions, positions + size], dim=1),
+            "labels": full_targets["labels"][idx],
+            "subgroups": subgroups.repeat(2),
+        }
+
+
+class GroupSimilarityDataLoader(SimilarityDataLoader):
+    """Loader of ``SimilarityGroupSample`` for group losses; targets are ``groups`` [B] (int64)."""
+
+    sample_type = SimilarityGroupSample
+    wrong_sample_hint = (
+        "wrap (record, label) data in SimilarityGroupDataset, or use PairsSimilarityDataLoader "
+        "for SimilarityPairSample data"
+    )
+
+    @classmethod
+    def collate_labels(cls, batch: list[SimilarityGroupSample]) -> Targets:
+        groups = cls._field(batch, "group")
+        try:
+            tensor = torch.tensor(groups) if groups else torch.empty(0, dtype=torch.long)
+        except (TypeError, ValueError, RuntimeError):
+            tensor = None
+        if tensor is None or tensor.dtype not in _INTEGER_DTYPES or tensor.dim() != 1:
+            kinds = ", ".join(sorted({type(group).__name__ for group in groups}))
+            raise TypeError(
+                f"{cls.__name__} needs integer group ids, got values of type {kinds}; map each "
+                "label to an int, e.g. with a dict of label -> index"
+            )
+        return {"groups": tensor.long()}
+
+    @classmethod
+    def flatten_objects(
+        cls, batch: list[SimilarityGroupSample], indices: list[int]
+    ) -> tuple[list[Any], list[int]]:
+        return cls._field(batch, "obj"), list(indices)
+
+    @classmethod
+    def index_targets(cls, full_targets: Targets, idx: LongTensor) -> tuple[LongTensor, Targets]:
+        return idx, {"groups": full_targets["groups"][idx]}

@@ -1,0 +1,51 @@
+"""The collate function of training loaders: samples -> model-ready ``(features, targets)``."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from quaterion_models.types import CollateFnType, MetaExtractorFnType
+from quaterion_models.utils.meta import merge_meta
+
+
+class TrainCollator:
+    """Picklable collate function set on loaders by ``TrainableModel.setup_dataloader``.
+
+    ``pre_collate_fn`` (the loader's) turns ``(index, sample)`` items into object ids, objects and
+    targets; each encoder then collates the objects its own way. Returns
+    ``({"data": {encoder: batch}, "meta": [dict per object]}, targets)``. Subclasses (the cache)
+    change what an encoder gets through ``pre_encoder_collate``.
+    """
+
+    def __init__(
+        self,
+        pre_collate_fn: Callable,
+        encoder_collates: dict[str, CollateFnType],
+        meta_extractors: dict[str, MetaExtractorFnType],
+    ):
+        self.pre_collate_fn = pre_collate_fn
+        self.encoder_collates = encoder_collates
+        self.meta_extractors = meta_extractors
+
+    def pre_encoder_collate(self, features: list[Any], ids: list[int], encoder_name: str) -> Any:
+        """What encoder ``encoder_name`` collates; default: the objects unchanged."""
+        return features
+
+    def process_meta(self, meta: dict[str, list[dict]]) -> Any:
+        """Per-encoder meta lists -> the model's ``meta`` (one merged dict per object)."""
+        return merge_meta(meta)
+
+    def __call__(self, batch: list[tuple[int, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+        ids, features, targets = self.pre_collate_fn(batch)
+        data, meta = {}, {}
+        for name, collate in self.encoder_collates.items():
+            encoder_features = self.pre_encoder_collate(features, ids, name)
+            data[name] = collate(encoder_features)
+            meta[name] = self.meta_extractors[name](encoder_features)
+        return {"data": data, "meta": self.process_meta(meta)}, targets
+
+
+def pre_collate_fn_of(collate_fn: Callable) -> Callable:
+    """The loader-level pre-collate function behind ``collate_fn``: unwraps a TrainCollator (of
+    any subclass), so re-setting a loader up never nests collators."""
+    return collate_fn.pre_collate_fn if isinstance(collate_fn, TrainCollator) else collate_fn

@@ -1,0 +1,35 @@
+"""Interface every distance implements; all methods are static so the class itself is used."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+
+class BaseDistance:
+    """Rowwise and matrix forms of a distance and of its similarity.
+
+    Rowwise forms compare ``x[i]`` with ``y[i]`` (``x``, ``y``: ``(B, D)`` -> ``(B,)``); matrix
+    forms compare every row of ``x`` ``(Bx, D)`` with every row of ``y`` ``(By, D)`` ->
+    ``(Bx, By)``, ``y=None`` meaning ``y = x``. Larger distance = less similar; larger
+    similarity = more similar.
+    """
+
+    @staticmethod
+    def distance(x: Tensor, y: Tensor) -> Tensor:
+        """Distance between ``x[i]`` and ``y[i]``: ``(B,)``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def similarity(x: Tensor, y: Tensor) -> Tensor:
+        """Similarity between ``x[i]`` and ``y[i]``: ``(B,)``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def distance_matrix(x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Distances between all rows of ``x`` and all rows of ``y``: ``(Bx, By)``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def similarity_matrix(x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Similarities between all rows of ``x`` and all rows of ``y``: ``(Bx, By)``."""
+        raise NotImplementedError

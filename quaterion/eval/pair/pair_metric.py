@@ -1,0 +1,63 @@
+"""Base of the metrics of pair-labelled data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from quaterion.distances import Distance
+from quaterion.eval.accumulators import PairAccumulator
+from quaterion.eval.base_metric import BaseMetric
+
+
+class PairMetric(BaseMetric):
+    """A metric of ``embeddings`` ``[2P, D]`` with ``pairs`` ``[P, 2]``, their ``labels`` (scores)
+    ``[P]`` and ``subgroups`` ``[2P]``, as a pairs loader produces them.
+
+    ``compute`` works on one batch; ``update`` accumulates batches for ``evaluate``.
+    """
+
+    def __init__(self, distance_metric_name: Distance = Distance.COSINE):
+        super().__init__(distance_metric_name)
+        self.accumulator = PairAccumulator()
+
+    @staticmethod
+    def prepare_labels(labels: Tensor, pairs: Tensor, subgroups: Any = None) -> Tensor:
+        """``[2P, 2P]`` matrix with the pair's score at ``[a, b]`` and ``[b, a]``, else 0.
+
+        Subgroups are not used.
+        """
+        size = 2 * len(pairs)
+        matrix = torch.zeros(size, size, dtype=torch.float, device=labels.device)
+        pairs = pairs.to(labels.device)
+        matrix[pairs[:, 0], pairs[:, 1]] = labels.float()
+        matrix[pairs[:, 1], pairs[:, 0]] = labels.float()
+        return matrix
+
+    def compute(self, embeddings: Tensor, labels: Tensor, pairs: Tensor, subgroups: Any) -> Any:
+        """The metric of one batch."""
+        labels_matrix, distance_matrix = self.precompute(
+            embeddings, labels=labels, pairs=pairs, subgroups=subgroups
+        )
+        return self.raw_compute(distance_matrix, labels_matrix)
+
+    def update(
+        self,
+        embeddings: Tensor,
+        labels: Tensor,
+        pairs: Tensor,
+        subgroups: Tensor,
+        device: Any = None,
+    ) -> None:
+        """Accumulate a batch (stored on ``device``, default the embeddings' device)."""
+        self.accumulator.update(embeddings, labels, pairs, subgroups, device)
+
+    def evaluate(self) -> Any:
+        """The metric of everything accumulated."""
+        return self.compute(**self.accumulator.state)
+
+    def reset(self) -> None:
+        """Drop the accumulated batches."""
+        self.accumulator.reset()

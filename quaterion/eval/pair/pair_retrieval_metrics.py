@@ -1,0 +1,64 @@
+"""Every retrieval metric of pair-labelled data in one chunked pass."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import Tensor
+
+from quaterion.distances import Distance
+from quaterion.eval.pair.pair_metric import PairMetric
+from quaterion.eval.ranking_metric import RankingMetricMixin
+from quaterion.eval.retrieval import check_ks, pair_retrieval_metrics
+
+
+class PairRetrievalMetrics(RankingMetricMixin, PairMetric):
+    """precision@k, recall@k, ndcg@k (per k), r_precision, map@r and mrr of pair-labelled data.
+
+    The other object of a pair is relevant, with the pair's score as gain. Ranks every object
+    against all others chunk by chunk (see
+    :func:`~quaterion.eval.retrieval.pair_retrieval_metrics`), so it scales to datasets whose
+    distance matrix would not fit in memory.
+
+    Args:
+        k: cut-off(s) of the @k metrics.
+        distance_metric_name: distance used to rank.
+        chunk_size: queries ranked at once (default: sized to the data).
+    """
+
+    def __init__(
+        self,
+        k: int | Sequence[int] = 1,
+        distance_metric_name: Distance = Distance.COSINE,
+        chunk_size: int | None = None,
+    ):
+        super().__init__(distance_metric_name)
+        check_ks(k)
+        self.k = k
+        self.chunk_size = chunk_size
+
+    def compute(
+        self,
+        embeddings: Tensor,
+        labels: Tensor,
+        pairs: Tensor,
+        subgroups: Any = None,
+        query_indices: Tensor | None = None,
+        query_embeddings: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """All metrics of ``embeddings`` ``[N, D]`` and ``pairs`` ``[P, 2]`` scored ``labels``.
+
+        ``query_indices`` / ``query_embeddings`` restrict or replace the queries as in
+        :func:`~quaterion.eval.retrieval.pair_retrieval_metrics`; subgroups are not used.
+        """
+        return pair_retrieval_metrics(
+            embeddings.detach(),
+            pairs,
+            labels,
+            self.k,
+            distance=self._distance_metric_name,
+            query_indices=query_indices,
+            query_embeddings=None if query_embeddings is None else query_embeddings.detach(),
+            chunk_size=self.chunk_size,
+        )

@@ -1,0 +1,245 @@
+"""Exact, chunk-independent ranking of candidates for a chunk of queries.
+
+Fast keys come from one matrix product per chunk. BLAS may round a product differently depending
+on the chunk's shape (and even on a candidate's column), so two candidates whose fast keys are
+within the worst-case rounding bound of each other are re-ranked by an *exact* key: the same
+formula evaluated pair by pair, in a fixed order, so its value does not depend on chunking. The
+order is (exact key, candidate index): the same for any chunk size, and a tie between equal
+candidates always goes to the smaller index.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from quaterion.distances import Distance
+
+# Elements of the temporaries used for exact keys (16 MiB in float32).
+_EXACT_BATCH_ELEMENTS = 2**22
+
+ExactKeys = Callable[[Tensor, Tensor], Tensor]
+
+
+class KeyBlock:
+    """Ranking keys of ``c`` queries (rows) against ``N`` candidates (columns); smaller = closer.
+
+    Args:
+        keys: ``[c, N]`` fast keys; ``keys[i, j]`` is within ``tolerance[i]`` of the exact key.
+        tolerance: ``[c]`` float64 bound of ``|fast key - exact key|`` in each row.
+        exact: ``exact(rows, cols)`` -> exact keys of the pairs ``(rows[p], cols[p])``.
+        excluded: ``[c]`` column each row must never retrieve (its own), or None. Its fast key
+            must already be ``+inf``.
+    """
+
+    def __init__(
+        self, keys: Tensor, tolerance: Tensor, exact: ExactKeys, excluded: Tensor | None = None
+    ):
+        self.keys = keys
+        self.tolerance = tolerance
+        self._exact = exact
+        self.excluded = excluded
+
+    @staticmethod
+    def given(keys: Tensor) -> KeyBlock:
+        """A block whose keys are exact already (e.g. a user's distance matrix)."""
+        return KeyBlock(
+            keys,
+            torch.zeros(len(keys), dtype=torch.float64, device=keys.device),
+            lambda rows, cols: keys[rows, cols],
+        )
+
+    def exact(self, rows: Tensor, cols: Tensor) -> Tensor:
+        """Exact keys of the pairs ``(rows[p], cols[p])``; ``+inf`` for excluded columns."""
+        values = self._exact(rows, cols)
+        if self.excluded is not None:
+            values = values.masked_fill(cols == self.excluded[rows], torch.inf)
+        return values
+
+    def topk(self, k: int) -> Tensor:
+        """``[c, k]`` columns of the k best candidates of each row, best first."""
+        return self._topk(self._all_rows(), k, self._first_take(k), None)[0]
+
+    def ranked_gains(self, k: int, gains: ExactKeys) -> Tensor:
+        """``[c, k]`` gains of the k best candidates, best first (``gains(rows, cols)`` ->
+        ``[r, m]`` gains of candidates ``cols`` of rows ``rows``).
+
+        Neighbours of equal gain may stay in fast-key order, which saves exact keys; the
+        sequence of gains, all that a metric reads, is still exactly the exact ranking's.
+        """
+        return self._topk(self._all_rows(), k, self._first_take(k), gains)[1]
+
+    def _all_rows(self) -> Tensor:
+        return torch.arange(len(self.keys), device=self.keys.device)
+
+    def _first_take(self, k: int) -> int:
+        return min(self.keys.shape[1], k + max(8, k // 4))
+
+    def _topk(
+        self, rows: Tensor, k: int, take: int, gains: ExactKeys | None
+    ) -> tuple[Tensor, Tensor | None]:
+        keys = self.keys if len(rows) == len(self.keys) else self.keys[rows]
+        fast, cols = torch.topk(keys, take, dim=1, largest=False, sorted=True)
+        fast = fast.to(torch.float64)
+        listed = None if gains is None else gains(rows, cols)
+        bound = 2 * self.tolerance[rows]
+        # Neighbours closer than twice the rounding bound form runs that fast keys may misorder;
+        # any other candidate is farther than the bound from each of them. Runs that reach the
+        # first k places are re-ranked by exact keys (with gains: only runs of unequal gains).
+        close = fast.diff(dim=1) <= bound[:, None]
+        starts = torch.cat([torch.ones_like(close[:, :1]), ~close], dim=1)
+        run = starts.cumsum(dim=1)
+        uncertain = (F.pad(close, (1, 0)) | F.pad(close, (0, 1))) & (run <= run[:, k - 1 : k])
+        if listed is not None:
+            uncertain &= _mixed_runs(run, listed)
+        order = torch.arange(k, device=cols.device).expand(len(rows), k).clone()
+        unsure = uncertain.any(dim=1).nonzero().squeeze(1)
+        if len(unsure):
+            at_row, at = uncertain[unsure].nonzero(as_tuple=True)
+            mixed = fast[unsure].index_put(
+                (at_row, at), self.exact(rows[unsure][at_row], cols[unsure][at_row, at]).double()
+            )
+            # by (key, column): sort by column, then stably by key
+            by_col = cols[unsure].argsort(dim=1)
+            by_key = mixed.gather(1, by_col).sort(dim=1, stable=True).indices
+            order[unsure] = by_col.gather(1, by_key)[:, :k]
+        best = cols.gather(1, order)
+        best_gains = None if listed is None else listed.gather(1, order)
+        if take < keys.shape[1]:
+            # Unlisted candidates are only known to be worse than the last listed one within the
+            # bound: the list is long enough once that cannot reach the k-th candidate.
+            short = (fast[:, -1] - fast[:, k - 1] <= bound).nonzero().squeeze(1)
+            if len(short):
+                deeper = self._topk(rows[short], k, min(keys.shape[1], 4 * take), gains)
+                best[short] = deeper[0]
+                if best_gains is not None:
+                    best_gains[short] = deeper[1]
+        return best, best_gains
+
+    def rank_of(self, rows: Tensor, key: Tensor, col: Tensor) -> Tensor:
+        """0-based rank of candidate ``col[r]`` (exact key ``key[r]``) in the ranking of row
+        ``rows[r]``: the number of candidates ordered before it. Reads whole rows."""
+        keys = self.keys[rows]
+        tolerance = self.tolerance[rows]
+        low = _round(key - tolerance, keys.dtype, down=True)[:, None]
+        high = _round(key + tolerance, keys.dtype, down=False)[:, None]
+        before = (keys < low).sum(dim=1)
+        near_row, near_col = ((keys >= low) & (keys <= high)).nonzero(as_tuple=True)
+        near_key = self.exact(rows[near_row], near_col)
+        earlier = (near_key < key[near_row]) | (
+            (near_key == key[near_row]) & (near_col < col[near_row])
+        )
+        return before + torch.bincount(near_row[earlier], minlength=len(rows))
+
+    def best_of(self, rows: Tensor, cols: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+        """``(exact key, column)`` of the best valid candidate of ``cols[r]`` (``[r, W]``,
+        ascending) for each row ``rows[r]``; every row needs at least one valid candidate."""
+        fast = self.keys[rows[:, None], cols.clamp(max=self.keys.shape[1] - 1)]
+        fast = fast.to(torch.float64).masked_fill(~valid, torch.inf)
+        contenders = valid & (
+            fast <= fast.min(dim=1, keepdim=True).values + 2 * self.tolerance[rows, None]
+        )
+        exact = torch.full_like(fast, torch.inf)
+        at_row, at = contenders.nonzero(as_tuple=True)
+        exact[at_row, at] = self.exact(rows[at_row], cols[at_row, at]).double()
+        key, position = exact.min(dim=1)  # first of equal keys = smallest column
+        return key, cols.gather(1, position[:, None]).squeeze(1)
+
+
+class CandidateIndex:
+    """Candidates prepared once for a distance; ``block(queries)`` ranks a chunk of queries.
+
+    Fast keys are an order-preserving form of the distance (no ``1 - x`` or square root):
+    cosine ranks by ``-<x/|x|, y/|y|>``, dot product by ``-<x, y>``, euclidean by
+    ``|y - m|^2 - 2 <x - m, y - m>`` (``m`` = the candidates' mean, which limits cancellation),
+    manhattan by the L1 distance.
+    """
+
+    def __init__(self, candidates: Tensor, distance: Distance):
+        self.distance = distance
+        self.center: Tensor | None = None
+        if distance == Distance.COSINE:
+            candidates = F.normalize(candidates, p=2, dim=1)
+        elif distance == Distance.EUCLIDEAN:
+            self.center = candidates.mean(dim=0)
+            candidates = candidates - self.center
+            self.squared_norms = candidates.pow(2).sum(dim=1)
+        self.candidates = candidates
+        self._norm_order = 1 if distance == Distance.MANHATTAN else 2
+        self._largest_norm = _norms(candidates, self._norm_order).max()
+        # |fast - exact| <= 2 x the worst-case rounding of a D-term float sum, (D + 2) unit
+        # roundoffs each (eps = 2 unit roundoffs), times the scale below.
+        self._rounding = (candidates.shape[1] + 2) * torch.finfo(candidates.dtype).eps
+
+    def block(self, queries: Tensor, excluded: Tensor | None = None) -> KeyBlock:
+        """Keys of ``[c, D]`` queries; ``excluded[i]`` (if given) is never retrieved by row i."""
+        queries = self._prepare(queries)
+        if self.distance == Distance.MANHATTAN:
+            keys = torch.cdist(queries, self.candidates, p=1)
+        elif self.distance == Distance.EUCLIDEAN:
+            keys = torch.addmm(self.squared_norms, queries, self.candidates.T, alpha=-2)
+        else:
+            keys = queries.neg() @ self.candidates.T
+        if excluded is not None:
+            keys[torch.arange(len(keys), device=keys.device), excluded] = torch.inf
+        norms = _norms(queries, self._norm_order)
+        if self.distance == Distance.EUCLIDEAN:
+            scale = self._largest_norm * (self._largest_norm + 2 * norms)
+        elif self.distance == Distance.MANHATTAN:
+            scale = self._largest_norm + norms
+        else:
+            scale = self._largest_norm * norms
+        return KeyBlock(
+            keys,
+            self._rounding * scale,
+            lambda rows, cols: self._exact(queries, rows, cols),
+            excluded,
+        )
+
+    def _prepare(self, queries: Tensor) -> Tensor:
+        if self.distance == Distance.COSINE:
+            return F.normalize(queries, p=2, dim=1)
+        if self.center is not None:
+            return queries - self.center
+        return queries
+
+    def _exact(self, queries: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+        """Keys of pairs, each summed on its own so chunking cannot change it."""
+        step = max(1, _EXACT_BATCH_ELEMENTS // max(1, queries.shape[1]))
+        parts = [torch.empty(0, dtype=queries.dtype, device=queries.device)]
+        for start in range(0, len(rows), step):
+            left = queries[rows[start : start + step]]
+            right = self.candidates[cols[start : start + step]]
+            if self.distance == Distance.MANHATTAN:
+                parts.append((left - right).abs().sum(dim=1))
+            elif self.distance == Distance.EUCLIDEAN:
+                squared = self.squared_norms[cols[start : start + step]]
+                parts.append(squared - 2 * (left * right).sum(dim=1))
+            else:
+                parts.append(-(left * right).sum(dim=1))
+        return torch.cat(parts)
+
+
+def _mixed_runs(run: Tensor, gains: Tensor) -> Tensor:
+    """``[r, m]`` True where the run (ids ``run``, ascending per row) holds unequal gains."""
+    ids = run - 1 + torch.arange(len(run), device=run.device)[:, None] * run.shape[1]
+    ids, gains = ids.flatten(), gains.flatten().to(torch.float64)
+    low = torch.full_like(gains, torch.inf).scatter_reduce(0, ids, gains, "amin")
+    high = torch.full_like(gains, -torch.inf).scatter_reduce(0, ids, gains, "amax")
+    return (low != high)[ids].view(run.shape)
+
+
+def _norms(vectors: Tensor, order: int) -> Tensor:
+    """float64 row norms, enlarged by 0.1% to cover their own rounding."""
+    return torch.linalg.vector_norm(vectors, ord=order, dim=1).to(torch.float64) * 1.001
+
+
+def _round(values: Tensor, dtype: torch.dtype, down: bool) -> Tensor:
+    """float64 ``values`` in ``dtype``, rounded down (or up) so no bound is lost."""
+    rounded = values.to(dtype)
+    direction = torch.full_like(rounded, -torch.inf if down else torch.inf)
+    wrong_side = rounded.to(torch.float64) > values if down else rounded.to(torch.float64) < values
+    return torch.where(wrong_side, torch.nextafter(rounded, direction), rounded)

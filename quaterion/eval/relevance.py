@@ -1,0 +1,92 @@
+"""Which candidates are relevant to each query, and how much (the gains)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Relevance:
+    """Relevant candidates of each query, as runs of one flat list (CSR-like).
+
+    Query ``q``'s run is ``cols[starts[q] : starts[q] + lengths[q]]`` (ascending) with ``gains``
+    (None = all 1). A run may hold the query itself, which never counts; ``counts[q]`` is the
+    number of relevant candidates (R).
+    """
+
+    starts: Tensor
+    lengths: Tensor
+    cols: Tensor
+    gains: Tensor | None
+    counts: Tensor
+
+    @staticmethod
+    def from_groups(query_groups: Tensor, groups: Tensor, same_set: bool) -> Relevance:
+        """Candidates of the query's group (``same_set``: the query is one of them)."""
+        members = torch.argsort(groups, stable=True)
+        sorted_groups = groups[members].contiguous()
+        query_groups = query_groups.to(groups.dtype).contiguous()
+        starts = torch.searchsorted(sorted_groups, query_groups)
+        lengths = torch.searchsorted(sorted_groups, query_groups, right=True) - starts
+        return Relevance(starts, lengths, members, None, lengths - 1 if same_set else lengths)
+
+    @staticmethod
+    def from_pairs(
+        pairs: Tensor, scores: Tensor, num_queries: int, num_candidates: int, symmetric: bool
+    ) -> Relevance:
+        """``pairs[:, 1]`` is relevant to ``pairs[:, 0]`` with gain ``scores`` (and vice versa if
+        ``symmetric``, where self-pairs are dropped). Scores <= 0 are dropped; a repeated pair
+        keeps its highest score."""
+        rows, cols = pairs[:, 0], pairs[:, 1]
+        if symmetric:
+            rows, cols, scores = torch.cat([rows, cols]), torch.cat([cols, rows]), scores.repeat(2)
+        keep = scores > 0
+        if symmetric:
+            keep &= rows != cols
+        unique, inverse = torch.unique(
+            rows[keep] * num_candidates + cols[keep], return_inverse=True
+        )
+        gains = torch.zeros(len(unique), dtype=scores.dtype, device=scores.device)
+        gains.scatter_reduce_(0, inverse, scores[keep], reduce="amax", include_self=False)
+        lengths = torch.bincount(unique // num_candidates, minlength=num_queries)
+        starts = lengths.cumsum(0) - lengths
+        return Relevance(starts, lengths, unique % num_candidates, gains, lengths)
+
+    @staticmethod
+    def from_dense(labels: Tensor) -> Relevance:
+        """Column j is relevant to row i with gain ``labels[i, j]`` where that is > 0."""
+        rows, cols = (labels > 0).nonzero(as_tuple=True)
+        lengths = torch.bincount(rows, minlength=len(labels))
+        starts = lengths.cumsum(0) - lengths
+        return Relevance(starts, lengths, cols, labels[rows, cols].to(torch.float64), lengths)
+
+    def select(self, queries: Tensor) -> Relevance:
+        """The runs of the given queries only."""
+        return Relevance(
+            self.starts[queries], self.lengths[queries], self.cols, self.gains, self.counts[queries]
+        )
+
+    def chunk(
+        self, lo: int, hi: int, excluded: Tensor | None, num_candidates: int
+    ) -> tuple[Tensor, Tensor]:
+        """Padded runs of queries ``lo:hi``: ``cols`` ``[c, W]`` ascending (padding =
+        ``num_candidates``) and float64 ``gains`` ``[c, W]`` (0 for padding and for
+        ``excluded[i]``, the query's own column)."""
+        lengths = self.lengths[lo:hi]
+        width = max(int(lengths.max()) if len(lengths) else 0, 1)
+        offsets = torch.arange(width, device=lengths.device)
+        valid = offsets < lengths[:, None]
+        if len(self.cols) == 0:
+            return torch.full(valid.shape, num_candidates, device=valid.device), valid.double()
+        positions = (self.starts[lo:hi, None] + offsets).clamp_(max=len(self.cols) - 1)
+        cols = torch.where(valid, self.cols[positions], num_candidates)
+        if self.gains is None:
+            gains = valid.to(torch.float64)
+        else:
+            gains = torch.where(valid, self.gains[positions], 0.0)
+        if excluded is not None:
+            gains = gains.masked_fill(cols == excluded[:, None], 0.0)
+        return cols, gains

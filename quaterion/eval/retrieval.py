@@ -1,0 +1,324 @@
+"""Exact nearest-neighbour retrieval metrics, computed in chunks of queries.
+
+Every query is ranked against every candidate (brute force, no approximation) one chunk of
+queries at a time, on the embeddings' device, so memory stays at about ``chunk_size x N`` keys.
+A query never retrieves itself. Candidates are ordered by (distance, candidate index), with
+near-ties settled by exact float64 keys (see :mod:`quaterion.eval.ranking`), so the ranking, and
+every metric, does not depend on the chunk size.
+
+Relevance comes from group labels (same group = relevant, gain 1) or from pairs (gain = the pair's
+score; a score <= 0 is not relevant). For each query with ``R > 0`` relevant candidates one pass
+gives, averaged over those queries (queries without any relevant candidate, e.g. the only member of
+a group, are left out of every average):
+
+- ``precision@k``: sum of the gains of the first k results / k;
+- ``recall@k``: sum of the gains of the first k results / sum of all its gains;
+- ``ndcg@k``: DCG of the first k results (linear gains, discount ``1/log2(rank+1)``) / ideal DCG;
+- ``r_precision``: sum of the gains of the first R results / R;
+- ``map@r``: ``1/R * sum_{i<=R} rel_i * precision@i`` with binary relevance (gain > 0);
+- ``mrr``: ``1 / rank`` of the first relevant candidate in the full ranking (not truncated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from quaterion.distances import Distance
+from quaterion.eval.ranking import CandidateIndex, KeyBlock
+from quaterion.eval.relevance import Relevance
+
+# Keys held per chunk when no chunk_size is given: 2**27 entries = 512 MiB in float32.
+DEFAULT_BLOCK_ELEMENTS = 2**27
+
+
+def retrieval_metrics(
+    embeddings: Tensor,
+    groups: Tensor,
+    k: int | Sequence[int] = 1,
+    *,
+    distance: Distance | str = Distance.COSINE,
+    query_indices: Tensor | None = None,
+    query_embeddings: Tensor | None = None,
+    query_groups: Tensor | None = None,
+    chunk_size: int | None = None,
+) -> dict[str, Tensor]:
+    """Retrieval metrics of group-labelled data: every candidate of the query's group is relevant.
+
+    Args:
+        embeddings: ``[N, D]`` candidates; also the queries unless ``query_embeddings`` is given.
+        groups: ``[N]`` group label of each candidate.
+        k: cut-off(s) of ``precision@k``, ``recall@k`` and ``ndcg@k``.
+        distance: how candidates are ranked (a :class:`Distance` or its name).
+        query_indices: ``[Q]`` rows of ``embeddings`` to use as queries (default: all).
+        query_embeddings: ``[Q, D]`` separate queries, with ``query_groups`` ``[Q]``; then no
+            candidate is excluded as a self-match.
+        chunk_size: queries ranked at once (default: as many as fit 2**27 keys, 512 MiB).
+
+    Returns:
+        ``{"precision@k", "recall@k", "ndcg@k" (per k), "r_precision", "map@r", "mrr"}``,
+        0-dim tensors in the embeddings' dtype.
+    """
+    groups = _labels_1d(groups, embeddings, "groups")
+    queries, self_index = _queries(embeddings, query_indices, query_embeddings)
+    if query_embeddings is None:
+        if query_groups is not None:
+            raise ValueError("query_groups is only used with query_embeddings; drop it")
+        query_groups = groups[self_index]
+    else:
+        if query_groups is None:
+            raise ValueError("query_embeddings needs query_groups, the group of each query")
+        query_groups = _labels_1d(query_groups, query_embeddings, "query_groups")
+    relevance = Relevance.from_groups(query_groups, groups, same_set=self_index is not None)
+    return _evaluate(queries, embeddings, relevance, self_index, k, distance, chunk_size)
+
+
+def pair_retrieval_metrics(
+    embeddings: Tensor,
+    pairs: Tensor,
+    scores: Tensor | None = None,
+    k: int | Sequence[int] = 1,
+    *,
+    distance: Distance | str = Distance.COSINE,
+    query_indices: Tensor | None = None,
+    query_embeddings: Tensor | None = None,
+    chunk_size: int | None = None,
+) -> dict[str, Tensor]:
+    """Retrieval metrics of pair-labelled data: the other object of a pair is relevant.
+
+    Args:
+        embeddings: ``[N, D]`` candidates; also the queries unless ``query_embeddings`` is given.
+        pairs: ``[P, 2]`` row indices. Without ``query_embeddings`` both columns index
+            ``embeddings`` and each pair makes either object relevant to the other; with it,
+            ``pairs[:, 0]`` indexes the queries and ``pairs[:, 1]`` the candidates.
+        scores: ``[P]`` gain of each pair (default 1); ``<= 0`` means not relevant. A pair given
+            twice counts once, with its highest score.
+        k, distance, query_indices, query_embeddings, chunk_size: as in :func:`retrieval_metrics`.
+
+    Returns:
+        Same keys as :func:`retrieval_metrics`.
+    """
+    queries, self_index = _queries(embeddings, query_indices, query_embeddings)
+    pairs = torch.as_tensor(pairs, device=embeddings.device)
+    if pairs.dim() != 2 or pairs.shape[1] != 2 or pairs.is_floating_point():
+        raise ValueError(
+            f"pairs must be an integer tensor of shape [P, 2], got {tuple(pairs.shape)}"
+        )
+    pairs = pairs.long()
+    if scores is None:
+        scores = torch.ones(len(pairs), dtype=torch.float64, device=embeddings.device)
+    scores = torch.as_tensor(scores, device=embeddings.device).to(torch.float64)
+    if scores.shape != (len(pairs),):
+        raise ValueError(
+            f"scores must have one value per pair ({len(pairs)}), got {tuple(scores.shape)}"
+        )
+    num_queries = len(embeddings) if query_embeddings is None else len(query_embeddings)
+    for column, size, what in ((0, num_queries, "queries"), (1, len(embeddings), "embeddings")):
+        if len(pairs) and (pairs[:, column].min() < 0 or pairs[:, column].max() >= size):
+            raise ValueError(f"pairs[:, {column}] must index the {size} {what}")
+    relevance = Relevance.from_pairs(
+        pairs, scores, num_queries, len(embeddings), symmetric=query_embeddings is None
+    )
+    if self_index is not None:
+        relevance = relevance.select(self_index)
+    return _evaluate(queries, embeddings, relevance, self_index, k, distance, chunk_size)
+
+
+def per_query_retrieval_metrics(
+    distance_matrix: Tensor, labels: Tensor, k: int | Sequence[int] = 1
+) -> tuple[dict[str, Tensor], Tensor]:
+    """Per-query metrics from a full ``[Q, N]`` distance matrix and a ``[Q, N]`` gain matrix.
+
+    Nothing is excluded as a self-match here: mask it in ``distance_matrix`` beforehand.
+
+    Returns:
+        ``(metrics, has_relevant)``: ``[Q]`` float64 values per metric name (defined only where
+        ``has_relevant``), and the ``[Q]`` mask of queries with at least one relevant candidate.
+    """
+    ks = check_ks(k, distance_matrix.shape[1])
+    relevance = Relevance.from_dense(labels)
+    cols, gains = relevance.chunk(0, len(labels), None, distance_matrix.shape[1])
+    metrics = _per_query_metrics(KeyBlock.given(distance_matrix), cols, gains, relevance.counts, ks)
+    return metrics, relevance.counts > 0
+
+
+def dense_retrieval_metrics(
+    distance_matrix: Tensor, labels: Tensor, k: int | Sequence[int] = 1
+) -> dict[str, Tensor]:
+    """:func:`retrieval_metrics` from a full distance matrix and gain matrix (see
+    :func:`per_query_retrieval_metrics`), averaged over queries with a relevant candidate."""
+    metrics, has_relevant = per_query_retrieval_metrics(distance_matrix, labels, k)
+    if not has_relevant.any():
+        raise _no_relevant_error()
+    return {
+        name: values[has_relevant].mean().to(distance_matrix.dtype)
+        for name, values in metrics.items()
+    }
+
+
+def ranked_topk(keys: Tensor, k: int) -> Tensor:
+    """Columns of the ``k`` smallest keys of each row of ``keys`` ``[c, N]``, ordered by
+    (key, column index) -- unlike a bare ``torch.topk``, unique even with tied keys."""
+    return KeyBlock.given(keys).topk(k)
+
+
+def _evaluate(
+    queries: Tensor,
+    candidates: Tensor,
+    relevance: Relevance,
+    self_index: Tensor | None,
+    k: int | Sequence[int],
+    distance: Distance | str,
+    chunk_size: int | None,
+) -> dict[str, Tensor]:
+    """Rank every query chunk by chunk and average each metric over queries with relevant items."""
+    Distance.get_by_name(distance)  # a clear error for unknown names
+    ks = check_ks(k, len(candidates) - (self_index is not None), self_index is not None)
+    has_relevant = relevance.counts > 0
+    num_scored = int(has_relevant.sum())
+    if num_scored == 0:
+        raise _no_relevant_error()
+    if chunk_size is None:
+        chunk_size = max(1, DEFAULT_BLOCK_ELEMENTS // max(len(candidates), 1))
+    elif chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    index = CandidateIndex(candidates, Distance(distance))
+    totals: dict[str, Tensor] = {}
+    for lo in range(0, len(queries), chunk_size):
+        hi = min(lo + chunk_size, len(queries))
+        excluded = None if self_index is None else self_index[lo:hi]
+        block = index.block(queries[lo:hi], excluded)
+        cols, gains = relevance.chunk(lo, hi, excluded, len(candidates))
+        metrics = _per_query_metrics(block, cols, gains, relevance.counts[lo:hi], ks)
+        scored = has_relevant[lo:hi]
+        for name, values in metrics.items():
+            total = values[scored].sum()
+            totals[name] = totals[name] + total if name in totals else total
+    return {name: (total / num_scored).to(candidates.dtype) for name, total in totals.items()}
+
+
+def _per_query_metrics(
+    block: KeyBlock, cols: Tensor, gains: Tensor, counts: Tensor, ks: tuple[int, ...]
+) -> dict[str, Tensor]:
+    """All metrics of one chunk of queries, ``[c]`` float64 each (undefined where counts == 0)."""
+    depth = max(max(ks), int(counts.max()) if len(counts) else 0)
+    ranked = block.ranked_gains(  # [c, depth]
+        depth, lambda rows, top: _gains_at(cols[rows], gains[rows], top)
+    )
+    positions = torch.arange(1, depth + 1, device=cols.device, dtype=torch.float64)
+    discounts = 1.0 / torch.log2(positions + 1)
+    ideal = gains.sort(dim=1, descending=True).values
+    ideal = F.pad(ideal, (0, max(0, depth - ideal.shape[1])))[:, :depth]
+    relevant = counts.to(torch.float64)
+    metrics: dict[str, Tensor] = {}
+    for k in ks:
+        found = ranked[:, :k].sum(dim=1)
+        metrics[f"precision@{k}"] = found / k
+        metrics[f"recall@{k}"] = found / gains.sum(dim=1)
+        dcg = ranked[:, :k] @ discounts[:k]
+        metrics[f"ndcg@{k}"] = dcg / (ideal[:, :k] @ discounts[:k])
+    within_r = positions <= relevant[:, None]
+    hits = ranked > 0
+    metrics["r_precision"] = (ranked * within_r).sum(dim=1) / relevant
+    precision_at = hits.cumsum(dim=1) / positions
+    metrics["map@r"] = (precision_at * (hits & within_r)).sum(dim=1) / relevant
+    first_rank = _first_relevant_rank(block, hits, cols, gains, counts)
+    metrics["mrr"] = 1.0 / (first_rank.to(torch.float64) + 1)
+    return metrics
+
+
+def _gains_at(cols: Tensor, gains: Tensor, ranked: Tensor) -> Tensor:
+    """Gains of the ranked candidates ``[c, K]``, looked up in the padded runs."""
+    positions = torch.searchsorted(cols, ranked).clamp_(max=cols.shape[1] - 1)
+    found = cols.gather(1, positions) == ranked
+    return torch.where(found, gains.gather(1, positions), 0.0)
+
+
+def _first_relevant_rank(
+    block: KeyBlock, hits: Tensor, cols: Tensor, gains: Tensor, counts: Tensor
+) -> Tensor:
+    """0-based rank of each query's first relevant candidate in its full ranking: read from the
+    top list when it holds one, otherwise counted over the whole row."""
+    rank = hits.to(torch.uint8).argmax(dim=1)
+    missing = (~hits.any(dim=1) & (counts > 0)).nonzero().squeeze(1)
+    if len(missing):
+        key, col = block.best_of(missing, cols[missing], gains[missing] > 0)
+        rank[missing] = block.rank_of(missing, key, col)
+    return rank
+
+
+def _queries(
+    embeddings: Tensor, query_indices: Tensor | None, query_embeddings: Tensor | None
+) -> tuple[Tensor, Tensor | None]:
+    """``(queries, self_index)``: self_index[i] is the candidate that query i must not retrieve."""
+    _check_embeddings(embeddings, "embeddings")
+    if query_embeddings is not None:
+        if query_indices is not None:
+            raise ValueError("give query_indices or query_embeddings, not both")
+        _check_embeddings(query_embeddings, "query_embeddings")
+        if query_embeddings.shape[1] != embeddings.shape[1]:
+            raise ValueError(
+                f"query_embeddings have dimension {query_embeddings.shape[1]}, embeddings "
+                f"{embeddings.shape[1]}"
+            )
+        return query_embeddings.to(embeddings.device, embeddings.dtype), None
+    if query_indices is None:
+        return embeddings, torch.arange(len(embeddings), device=embeddings.device)
+    query_indices = torch.as_tensor(query_indices, device=embeddings.device).long()
+    if query_indices.dim() != 1 or (
+        len(query_indices) and (query_indices.min() < 0 or query_indices.max() >= len(embeddings))
+    ):
+        raise ValueError(
+            f"query_indices must be a 1-D tensor of rows of the {len(embeddings)} embeddings"
+        )
+    return embeddings[query_indices], query_indices
+
+
+def _check_embeddings(embeddings: Tensor, name: str) -> None:
+    if not isinstance(embeddings, Tensor) or embeddings.dim() != 2:
+        shape = tuple(embeddings.shape) if isinstance(embeddings, Tensor) else type(embeddings)
+        raise ValueError(f"{name} must be a [N, D] tensor, got {shape}")
+    if len(embeddings) == 0:
+        raise ValueError(f"{name} is empty: nothing to rank")
+    if not embeddings.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {embeddings.dtype}")
+    if not torch.isfinite(embeddings).all():
+        raise ValueError(f"{name} contain NaN or infinite values; check the model's outputs")
+
+
+def _labels_1d(labels: Tensor, embeddings: Tensor, name: str) -> Tensor:
+    labels = torch.as_tensor(labels, device=embeddings.device)
+    if labels.shape != (len(embeddings),):
+        raise ValueError(
+            f"{name} must hold one label per embedding ({len(embeddings)}), got shape "
+            f"{tuple(labels.shape)}"
+        )
+    return labels
+
+
+def check_ks(
+    k: int | Sequence[int], num_candidates: int | None = None, excluded_self: bool = False
+) -> tuple[int, ...]:
+    """The distinct cut-offs of ``k`` (an int or a sequence), each in ``1..num_candidates``."""
+    ks = tuple(k) if isinstance(k, (list, tuple, range)) else (k,)
+    if not ks or any(isinstance(v, bool) or not isinstance(v, int) for v in ks):
+        raise ValueError(f"k must be a positive int or a non-empty sequence of them, got {k!r}")
+    if min(ks) < 1:
+        raise ValueError(f"k must be greater than 0, got {k!r}")
+    if num_candidates is not None and max(ks) > num_candidates:
+        why = " (the query itself is excluded)" if excluded_self else ""
+        raise ValueError(
+            f"k={max(ks)} is larger than the {num_candidates} candidates each query is ranked "
+            f"against{why}; use a smaller k"
+        )
+    return tuple(dict.fromkeys(ks))
+
+
+def _no_relevant_error() -> ValueError:
+    return ValueError(
+        "no query has a relevant candidate (every group has a single member, or no pair has a "
+        "positive score), so no retrieval metric is defined"
+    )

@@ -1,0 +1,73 @@
+"""Sampler of group-labelled datasets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from quaterion.dataset.similarity_data_loader import GroupSimilarityDataLoader
+from quaterion.eval.accumulators import GroupAccumulator
+from quaterion.eval.base_metric import exclude_self_matches
+from quaterion.eval.samplers.base_sampler import BaseSampler
+from quaterion.utils.utils import iter_by_batch
+
+
+class GroupSampler(BaseSampler):
+    """Encodes a dataset of ``SimilarityGroupSample`` once per evaluation.
+
+    Args:
+        sample_size: number of objects used as queries (``-1``: all); every object stays a
+            candidate.
+        encode_batch_size: objects encoded at once.
+        device: where embeddings are kept (default: the model's output device).
+        log_progress: show a progress bar while encoding.
+    """
+
+    def __init__(
+        self,
+        sample_size: int = -1,
+        encode_batch_size: int = 16,
+        device: Any = None,
+        log_progress: bool = True,
+    ):
+        super().__init__(sample_size, device, log_progress)
+        self.encode_batch_size = encode_batch_size
+        self.accumulator = GroupAccumulator()
+
+    def accumulate(self, model: Any, dataset: Any) -> None:
+        """Encode every sample's ``obj`` with ``model.encode`` and keep it with its group."""
+        for batch in iter_by_batch(dataset, self.encode_batch_size, self.log_progress):
+            groups = GroupSimilarityDataLoader.collate_labels(batch)["groups"]
+            embeddings = model.encode(
+                [sample.obj for sample in batch],
+                batch_size=self.encode_batch_size,
+                to_numpy=False,
+            )
+            self.accumulator.update(embeddings, groups, device=self.device)
+        self.accumulator.set_filled()
+
+    def _state(self, dataset: Any, model: Any) -> dict[str, Tensor]:
+        if not self.accumulator.filled:
+            self.accumulate(model, dataset)
+        return self.accumulator.state
+
+    def sample(self, dataset: Any, metric: Any, model: Any) -> tuple[Tensor, Tensor]:
+        """``(labels [Q, N], distances [Q, N])``; each query's own column is ranked last."""
+        state = self._state(dataset, model)
+        embeddings, groups = state["embeddings"], state["groups"]
+        queries = self._all_or_sampled(len(embeddings), embeddings.device)
+        labels = metric.prepare_labels(groups=groups)[queries]
+        distance_matrix = metric.distance.distance_matrix(embeddings[queries], embeddings)
+        exclude_self_matches(distance_matrix, queries)
+        return labels.float(), distance_matrix
+
+    def retrieval_inputs(self, dataset: Any, model: Any) -> dict[str, Any]:
+        state = self._state(dataset, model)
+        return {
+            **state,
+            "query_indices": self._query_indices(len(state["embeddings"]), state["groups"].device),
+        }
+
+    def reset(self) -> None:
+        self.accumulator.reset()

@@ -1,0 +1,61 @@
+"""Base class of losses trained on objects labelled with group ids."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from quaterion.loss.similarity_loss import SimilarityLoss
+
+
+class GroupLoss(SimilarityLoss):
+    """Loss over ``B`` objects with group ids, used with ``GroupSimilarityDataLoader``.
+
+    ``forward(embeddings (B, D), groups (B,)) -> 0-dim tensor``; objects sharing a group id are
+    similar, all others dissimilar.
+    """
+
+    def forward(self, embeddings: Tensor, groups: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def xbm_loss(
+        self,
+        embeddings: Tensor,
+        groups: Tensor,
+        memory_embeddings: Tensor,
+        memory_groups: Tensor,
+    ) -> Tensor:
+        """Loss of the batch ``(B, D)`` against a cross-batch memory ``(M, D)``, ``(M,)`` (XBM).
+
+        Raises:
+            NotImplementedError: the loss does not support XBM.
+        """
+        raise NotImplementedError(f"XBM is not implemented for {type(self).__name__}")
+
+    def check_inputs(self, embeddings: Tensor, groups: Tensor) -> None:
+        """Raise ValueError unless ``embeddings`` is ``(B, D)`` and ``groups`` is ``(B,)``."""
+        name = type(self).__name__
+        if embeddings.dim() != 2:
+            raise ValueError(
+                f"{name}: embeddings must have shape (batch_size, dim), "
+                f"got {tuple(embeddings.shape)}"
+            )
+        if tuple(groups.shape) != (len(embeddings),):
+            raise ValueError(
+                f"{name}: groups must have one id per embedding, shape ({len(embeddings)},), "
+                f"got {tuple(groups.shape)}"
+            )
+
+    def check_class_ids(self, groups: Tensor, num_groups: int) -> None:
+        """Raise ValueError unless ``groups`` holds integer class ids in ``[0, num_groups)``."""
+        name = type(self).__name__
+        if groups.is_floating_point() or groups.is_complex() or groups.dtype == torch.bool:
+            raise ValueError(
+                f"{name}: groups must be an integer tensor of class ids, got {groups.dtype}"
+            )
+        if len(groups) and (int(groups.min()) < 0 or int(groups.max()) >= num_groups):
+            raise ValueError(
+                f"{name}: group ids must lie in [0, {num_groups - 1}] (num_groups={num_groups}), "
+                f"got ids in [{int(groups.min())}, {int(groups.max())}]; remap the ids to "
+                "0..num_groups-1 or raise num_groups"
+            )

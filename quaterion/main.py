@@ -1,0 +1,203 @@
+"""Quaterion: the entry point that fits a TrainableModel and evaluates a SimilarityModel."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import EarlyStopping, RichModelSummary
+from torch import Tensor
+
+from quaterion.dataset.similarity_data_loader import (
+    GroupSimilarityDataLoader,
+    PairsSimilarityDataLoader,
+    SimilarityDataLoader,
+)
+from quaterion.loss import GroupLoss, PairwiseLoss
+from quaterion.train.cache import CacheType
+from quaterion.train.callbacks import CleanupCallback, MetricsCallback
+from quaterion.train.trainable_model import TrainableModel
+from quaterion.utils.progress_bar import QuaterionProgressBar
+from quaterion_models import SimilarityModel
+
+if TYPE_CHECKING:
+    from quaterion.eval.evaluator import Evaluator
+
+#: ``max_epochs`` of the default trainer when there is no validation loader: nothing can stop
+#: training early then, so the run is bounded instead of endless.
+EPOCHS_WITHOUT_VALIDATION = 10
+
+# loader kind -> (loss kind it needs, example losses, the loader to use with the other kind)
+_LOSS_KIND_OF_LOADER = (
+    (
+        PairsSimilarityDataLoader,
+        PairwiseLoss,
+        "ContrastiveLoss or MultipleNegativesRankingLoss",
+        "GroupSimilarityDataLoader",
+    ),
+    (GroupSimilarityDataLoader, GroupLoss, "TripletLoss", "PairsSimilarityDataLoader"),
+)
+
+# Lightning warnings about choices the framework made, not the user
+_NO_VALIDATION_WARNING = r"You defined a `validation_step` but have no `val_dataloader`"
+_FEW_WORKERS_WARNING = r"The '\w+' does not have many workers"
+_DEFAULT_LOGGER_WARNING = r"Starting from v1.9.0, `tensorboardX` has been removed"
+# Lightning 2.6 calling a torch API that torch deprecated: noise unrelated to the user's code
+_LIGHTNING_PYTREE_WARNING = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
+
+
+@contextmanager
+def _silence(*messages: str) -> Iterator[None]:
+    """Hide warnings whose text starts with one of ``messages`` (regular expressions)."""
+    with warnings.catch_warnings():
+        for message in messages:
+            warnings.filterwarnings("ignore", message=message)
+        yield
+
+
+class Quaterion:
+    """Fit a ``TrainableModel`` with Lightning, and evaluate a ``SimilarityModel``."""
+
+    @classmethod
+    def fit(
+        cls,
+        trainable_model: TrainableModel,
+        trainer: pl.Trainer | None,
+        train_dataloader: SimilarityDataLoader,
+        val_dataloader: SimilarityDataLoader | None = None,
+        ckpt_path: str | None = None,
+    ) -> None:
+        """Train ``trainable_model`` on ``train_dataloader``.
+
+        Checks that loss and loader kinds agree, builds a trainer from ``trainer_defaults`` when
+        ``trainer`` is None (without ``val_dataloader``: no early stopping and
+        ``max_epochs=EPOCHS_WITHOUT_VALIDATION``), sets up the loaders and the cache, then runs
+        ``trainer.fit``. Afterwards the encoders are unwrapped from their caches and the loaders
+        collate for the plain model again, so they can be reused.
+        """
+        cls.validate_fit(trainable_model, train_dataloader, val_dataloader)
+        if trainer is None:
+            with _silence(_DEFAULT_LOGGER_WARNING):
+                trainer = pl.Trainer(
+                    **cls._fit_defaults(trainable_model, train_dataloader, val_dataloader)
+                )
+        for callback_type in (CleanupCallback, MetricsCallback):
+            if not any(isinstance(callback, callback_type) for callback in trainer.callbacks):
+                trainer.callbacks.append(callback_type())
+
+        loaders = [loader for loader in (train_dataloader, val_dataloader) if loader is not None]
+        original_collates = [loader.collate_fn for loader in loaders]
+        silenced = [_LIGHTNING_PYTREE_WARNING]
+        if val_dataloader is None:
+            silenced.append(_NO_VALIDATION_WARNING)
+        try:
+            for loader in loaders:
+                trainable_model.setup_dataloader(loader)
+            with _silence(_FEW_WORKERS_WARNING, _LIGHTNING_PYTREE_WARNING):
+                fit_train, fit_val = trainable_model.setup_cache(
+                    trainer, train_dataloader, val_dataloader
+                )
+            if fit_train is not train_dataloader:  # the cache built its own loaders
+                silenced.append(_FEW_WORKERS_WARNING)
+            with _silence(*silenced):
+                trainer.fit(
+                    trainable_model,
+                    train_dataloaders=fit_train,
+                    val_dataloaders=fit_val,
+                    ckpt_path=ckpt_path,
+                )
+        finally:
+            trainable_model.unwrap_cache()
+            for loader, collate in zip(loaders, original_collates, strict=True):
+                loader.collate_fn = collate
+                trainable_model.setup_dataloader(loader)
+
+    @staticmethod
+    def validate_fit(
+        trainable_model: TrainableModel,
+        train_dataloader: SimilarityDataLoader,
+        val_dataloader: SimilarityDataLoader | None = None,
+    ) -> None:
+        """Raise before anything expensive runs when the loaders do not fit the loss."""
+        loss = trainable_model.loss
+        loaders = {"train_dataloader": train_dataloader}
+        if val_dataloader is not None:
+            loaders["val_dataloader"] = val_dataloader
+        for argument, loader in loaders.items():
+            if not isinstance(loader, SimilarityDataLoader):
+                raise TypeError(
+                    f"{argument} must be a PairsSimilarityDataLoader or GroupSimilarityDataLoader, "
+                    f"got {type(loader).__name__}"
+                )
+            for loader_type, loss_type, examples, other_loader in _LOSS_KIND_OF_LOADER:
+                if isinstance(loader, loader_type) and not isinstance(loss, loss_type):
+                    raise TypeError(
+                        f"{loader_type.__name__} needs a {loss_type.__name__}, got "
+                        f"{type(loss).__name__}; use e.g. {examples}, or {other_loader}"
+                    )
+
+    @staticmethod
+    def evaluate(evaluator: Evaluator, dataset: Any, model: SimilarityModel) -> dict[str, Tensor]:
+        """Run ``evaluator`` over ``dataset`` (a collection of samples) with ``model``."""
+        return evaluator.evaluate(dataset, model)
+
+    @staticmethod
+    def trainer_defaults(
+        trainable_model: TrainableModel | None = None,
+        train_dataloader: SimilarityDataLoader | None = None,
+    ) -> dict[str, Any]:
+        """Keyword arguments of the default ``pl.Trainer``.
+
+        Callbacks, in this order: progress bar, ``EarlyStopping("validation_loss")``, model
+        summary. Training runs until early stopping (``max_epochs=-1``); the logging interval
+        is capped by the number of batches; checkpointing is off when every encoder is frozen
+        and cached (only the head trains, and ``save_servable`` saves it).
+        """
+        defaults: dict[str, Any] = {
+            "callbacks": [
+                QuaterionProgressBar(console_kwargs={"tab_size": 4}),
+                EarlyStopping("validation_loss"),
+                RichModelSummary(max_depth=3),
+            ],
+            "accelerator": "auto",
+            "devices": 1,
+            "max_epochs": -1,
+            "enable_model_summary": False,
+        }
+        if train_dataloader is not None:
+            try:
+                batches = len(train_dataloader)
+            except (TypeError, NotImplementedError):
+                batches = 0
+            if batches > 0:
+                defaults["log_every_n_steps"] = min(50, batches)
+        if trainable_model is not None:
+            cache_config = trainable_model.configure_caches()
+            all_frozen = not any(
+                encoder.trainable for encoder in trainable_model.model.encoders.values()
+            )
+            cached = cache_config is not None and cache_config.cache_type != CacheType.NONE
+            if all_frozen and cached:
+                defaults["enable_checkpointing"] = False
+        return defaults
+
+    @classmethod
+    def _fit_defaults(
+        cls,
+        trainable_model: TrainableModel,
+        train_dataloader: SimilarityDataLoader,
+        val_dataloader: SimilarityDataLoader | None,
+    ) -> dict[str, Any]:
+        """``trainer_defaults`` adjusted to whether a validation loader exists."""
+        defaults = cls.trainer_defaults(trainable_model, train_dataloader)
+        if val_dataloader is None:
+            defaults["callbacks"] = [
+                callback
+                for callback in defaults["callbacks"]
+                if not isinstance(callback, EarlyStopping)
+            ]
+            defaults["max_epochs"] = EPOCHS_WITHOUT_VALIDATION
+        return defaults

@@ -1,0 +1,120 @@
+"""The one interface Quaterion uses to serve embeddings from a vector database."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+# Quaterion's distance names (the values of `quaterion.distances.Distance`).
+DISTANCES = ("cosine", "dot_product", "euclidean", "manhattan")
+
+
+@dataclass
+class SearchResult:
+    """Nearest neighbours of Q query vectors, best first.
+
+    `ids` int64 `[Q, k]` and `scores` float32 `[Q, k]` are padded with -1 / NaN where fewer than
+    k points exist; `payloads[q]` lists the payloads of query q's hits. Scores are the
+    backend's: similarities (higher is closer) for cosine / dot product, distances (lower is
+    closer) for euclidean / manhattan.
+    """
+
+    ids: Tensor
+    scores: Tensor
+    payloads: list[list[dict[str, Any]]]
+
+    @classmethod
+    def from_hits(cls, hits: list[list[tuple[int, float, dict[str, Any]]]], k: int) -> SearchResult:
+        """Build from per-query `(id, score, payload)` lists."""
+        ids = torch.full((len(hits), k), -1, dtype=torch.int64)
+        scores = torch.full((len(hits), k), float("nan"), dtype=torch.float32)
+        for row, query_hits in enumerate(hits):
+            if query_hits:
+                ids[row, : len(query_hits)] = torch.tensor([hit[0] for hit in query_hits])
+                scores[row, : len(query_hits)] = torch.tensor([hit[1] for hit in query_hits])
+        return cls(ids=ids, scores=scores, payloads=[[hit[2] for hit in q] for q in hits])
+
+
+class VectorStore(ABC):
+    """A collection of `dim`-wide vectors with integer ids and JSON payloads.
+
+    Backends: `QdrantEdgeStore` (embedded, persisted in a directory; the default) and
+    `QdrantClientStore` (a Qdrant server, or the client's local mode).
+    """
+
+    def __init__(self, dim: int, distance: str = "cosine"):
+        distance = str(getattr(distance, "value", distance))
+        if distance not in DISTANCES:
+            raise ValueError(f"Unknown distance {distance!r}; choose one of {list(DISTANCES)}")
+        if dim < 1:
+            raise ValueError(f"dim must be a positive vector width, got {dim}")
+        self.dim = dim
+        self.distance = distance
+
+    @abstractmethod
+    def upsert(
+        self,
+        ids: Sequence[int],
+        vectors: Tensor | np.ndarray,
+        payloads: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        """Insert or replace points: ids (non-negative ints), vectors `[N, dim]`, payloads."""
+
+    @abstractmethod
+    def search(self, vectors: Tensor | np.ndarray, k: int = 10) -> SearchResult:
+        """The `k` nearest points of each query vector `[Q, dim]`."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Number of stored points."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the backend (files, connections); the store is unusable afterwards."""
+
+    def __enter__(self) -> VectorStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _rows(self, vectors: Tensor | np.ndarray, what: str) -> np.ndarray:
+        """`vectors` as a float32 `[N, dim]` array, or a ValueError naming the bad shape."""
+        if isinstance(vectors, Tensor):
+            vectors = vectors.detach().cpu().numpy()
+        array = np.asarray(vectors, dtype=np.float32)
+        if array.ndim != 2 or array.shape[1] != self.dim:
+            raise ValueError(f"{what} must be [N, {self.dim}], got shape {array.shape}")
+        if not np.isfinite(array).all():
+            raise ValueError(f"{what} contain NaN or infinite values")
+        return array
+
+    def _points(
+        self,
+        ids: Sequence[int],
+        vectors: Tensor | np.ndarray,
+        payloads: Sequence[dict[str, Any]] | None,
+    ) -> tuple[list[int], np.ndarray, list[dict[str, Any]]]:
+        """Validated (ids, vectors, payloads) of an upsert."""
+        rows = self._rows(vectors, "vectors")
+        point_ids = [int(i) for i in ids]
+        payload_list = [{} for _ in point_ids] if payloads is None else list(payloads)
+        if not len(point_ids) == len(rows) == len(payload_list):
+            raise ValueError(
+                f"upsert needs one id and one payload per vector: got {len(point_ids)} ids, "
+                f"{len(rows)} vectors, {len(payload_list)} payloads"
+            )
+        if any(i < 0 for i in point_ids):
+            raise ValueError("Point ids must be non-negative integers")
+        return point_ids, rows, payload_list
+
+    @staticmethod
+    def _check_k(k: int) -> None:
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")

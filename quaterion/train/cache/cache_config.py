@@ -1,0 +1,40 @@
+"""What to cache and where: the user-facing cache configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Union
+
+KeyExtractorType = Callable[[Any], Hashable]
+
+
+class CacheType(str, Enum):
+    """Where cached embeddings live."""
+
+    NONE = "none"  # do not cache
+    AUTO = "auto"  # on the device the trainer runs on
+    CPU = "cpu"  # in RAM
+    GPU = "gpu"  # on the CUDA device (fails early when CUDA is unavailable)
+
+
+@dataclass
+class CacheConfig:
+    """Which frozen encoders to cache, where, and how to fill the cache."""
+
+    # Cache type of every frozen encoder not named in `mapping`; None/NONE: only `mapping` counts.
+    cache_type: CacheType | None = CacheType.AUTO
+    # Per-encoder cache type; CacheType.NONE here disables caching of that encoder.
+    mapping: dict[str, CacheType] = field(default_factory=dict)
+    # Maps an object to its cache key (duplicates share a row); one callable for all encoders or
+    # a dict per encoder name. Empty: the object id the loader assigns is the key.
+    key_extractors: Union[KeyExtractorType, dict[str, KeyExtractorType]] = field(
+        default_factory=dict
+    )
+    # Batch size of the one inference pass that fills the cache.
+    batch_size: int | None = 32
+    # Loader workers of the fill pass; None inherits each source loader's num_workers.
+    num_workers: int | None = None
+    # Directory that persists the cache between runs (reused only when fingerprints match).
+    save_dir: str | None = None

@@ -1,0 +1,133 @@
+"""On-disk cache: one safetensors file per encoder and split, with a JSON manifest beside it.
+
+Layout under `save_dir`: `<encoder>/<split>.safetensors` (one tensor `rows` [N, D]) and
+`<encoder>/<split>.json` (fingerprints, shape, dtype, checksum). Both are written to a temporary
+name and renamed, the manifest last, so a manifest always describes a complete file; a file
+that does not match its manifest (truncated, edited) is reported and rebuilt, never used.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from quaterion.train.cache.fingerprint import tensor_checksum
+from quaterion_models.utils.files import (
+    CorruptFileError,
+    load_tensors,
+    read_json,
+    save_tensors_atomic,
+    write_json_atomic,
+)
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_TENSOR_KEY = "rows"
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """What a manifest says about one encoder's rows of one split."""
+
+    encoder_fingerprint: str
+    data_fingerprint: str
+    shape: tuple[int, int]
+    dtype: str
+    checksum: str
+
+
+class CacheStore:
+    """Reads and writes cached rows under `root`; every refusal is logged with its reason."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def _paths(self, encoder: str, split: str) -> tuple[Path, Path]:
+        folder = self.root / re.sub(r"[^A-Za-z0-9_.-]", "_", encoder)
+        return folder / f"{split}.safetensors", folder / f"{split}.json"
+
+    def entry(self, encoder: str, split: str, encoder_fingerprint: str) -> StoredEntry | None:
+        """The manifest of (`encoder`, `split`) if it was built by an identical encoder."""
+        _, manifest_path = self._paths(encoder, split)
+        where = f"cache of encoder '{encoder}' ({split})"
+        if not manifest_path.is_file():
+            logger.info("Building the %s: nothing stored in %s yet", where, self.root)
+            return None
+        try:
+            manifest = read_json(manifest_path, "cache manifest")
+            entry = StoredEntry(
+                encoder_fingerprint=manifest["encoder_fingerprint"],
+                data_fingerprint=manifest["data_fingerprint"],
+                shape=tuple(manifest["shape"]),
+                dtype=manifest["dtype"],
+                checksum=manifest["checksum"],
+            )
+            if manifest["format"] != FORMAT_VERSION:
+                raise KeyError("format")
+        except (CorruptFileError, KeyError, TypeError) as exc:
+            logger.warning(
+                "Rebuilding the %s: unreadable manifest %s (%s)", where, manifest_path, exc
+            )
+            return None
+        if entry.encoder_fingerprint != encoder_fingerprint:
+            logger.warning(
+                "Rebuilding the %s: the encoder changed (weights or configuration) since %s was "
+                "written",
+                where,
+                manifest_path,
+            )
+            return None
+        return entry
+
+    def load(self, encoder: str, split: str, entry: StoredEntry) -> torch.Tensor | None:
+        """The stored rows, or None (logged) when the file does not match its manifest."""
+        tensor_path, _ = self._paths(encoder, split)
+        where = f"cache of encoder '{encoder}' ({split})"
+        try:
+            rows = load_tensors(tensor_path)[_TENSOR_KEY]
+        except (FileNotFoundError, CorruptFileError, KeyError) as exc:
+            logger.warning("Rebuilding the %s: %s", where, exc)
+            return None
+        problem = None
+        if tuple(rows.shape) != entry.shape or str(rows.dtype) != entry.dtype:
+            problem = (
+                f"shape {tuple(rows.shape)} {rows.dtype}, manifest says {entry.shape} {entry.dtype}"
+            )
+        elif tensor_checksum(rows) != entry.checksum:
+            problem = "checksum mismatch"
+        if problem is not None:
+            logger.warning("Rebuilding the %s: %s is corrupted (%s)", where, tensor_path, problem)
+            return None
+        return rows
+
+    def save(
+        self,
+        encoder: str,
+        split: str,
+        rows: torch.Tensor,
+        encoder_fingerprint: str,
+        data_fingerprint: str,
+    ) -> None:
+        """Write `rows` [N, D] and then its manifest."""
+        tensor_path, manifest_path = self._paths(encoder, split)
+        tensor_path.parent.mkdir(parents=True, exist_ok=True)
+        rows = rows.detach().cpu().contiguous()
+        save_tensors_atomic({_TENSOR_KEY: rows}, tensor_path)
+        write_json_atomic(
+            manifest_path,
+            {
+                "format": FORMAT_VERSION,
+                "encoder": encoder,
+                "split": split,
+                "encoder_fingerprint": encoder_fingerprint,
+                "data_fingerprint": data_fingerprint,
+                "shape": list(rows.shape),
+                "dtype": str(rows.dtype),
+                "checksum": tensor_checksum(rows),
+            },
+        )

@@ -1,0 +1,159 @@
+"""TrainableModel: what to train (encoders, head, loss, metrics) and the Lightning steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+from torch import Tensor
+
+from quaterion.dataset.similarity_data_loader import SimilarityDataLoader
+from quaterion.dataset.train_collator import TrainCollator, pre_collate_fn_of
+from quaterion.eval.attached_metric import AttachedMetric
+from quaterion.loss.similarity_loss import SimilarityLoss
+from quaterion.train.cache import CacheConfig, CacheType
+from quaterion.train.cache_mixin import CacheMixin
+from quaterion.train.xbm import XbmConfig
+from quaterion.train.xbm.xbm_loss import XbmLoss
+from quaterion.utils.enums import TrainStage
+from quaterion_models import SimilarityModel
+from quaterion_models.encoders import Encoder
+from quaterion_models.heads import EncoderHead
+
+
+class TrainableModel(pl.LightningModule, CacheMixin):
+    """Base class of models to train: subclass it and implement the ``configure_*`` hooks.
+
+    ``__init__`` calls, in order: ``configure_encoders``, ``configure_caches``,
+    ``configure_head(input_embedding_size)``, ``configure_metrics``, builds the
+    ``SimilarityModel``, then ``configure_loss`` and ``configure_xbm``. Set your own attributes
+    before calling ``super().__init__()``. ``configure_optimizers`` is Lightning's.
+
+    Each step encodes the batch, computes the loss (plus the XBM term when configured) and logs
+    ``<stage>_loss`` and ``<metric name>_<stage>`` (stages: train, validation, test).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        encoders = self.configure_encoders()
+        self.cache_config: CacheConfig = self.configure_caches() or CacheConfig(
+            cache_type=CacheType.NONE
+        )
+        head = self.configure_head(SimilarityModel.get_encoders_output_size(encoders))
+        metrics = self.configure_metrics()
+        self.attached_metrics: list[AttachedMetric] = (
+            [metrics] if isinstance(metrics, AttachedMetric) else list(metrics or [])
+        )
+        self._model = SimilarityModel(encoders=encoders, head=head)
+        self._loss = self.configure_loss()
+        self._xbm_config = self.configure_xbm()
+        self._xbm = (
+            None
+            if self._xbm_config is None
+            else XbmLoss(self._xbm_config, self._loss, embedding_size=head.output_size)
+        )
+
+    # ---- configuration hooks ----
+
+    def configure_encoders(self) -> Encoder | dict[str, Encoder]:
+        """The encoder, or a dict of named encoders; runs on init and on checkpoint loading."""
+        raise NotImplementedError(f"{type(self).__name__} must implement configure_encoders")
+
+    def configure_caches(self) -> CacheConfig | None:
+        """Which frozen encoders cache their embeddings (None: no cache)."""
+        return None
+
+    def configure_head(self, input_embedding_size: int) -> EncoderHead:
+        """The head on top of the concatenated encoder outputs."""
+        raise NotImplementedError(f"{type(self).__name__} must implement configure_head")
+
+    def configure_loss(self) -> SimilarityLoss:
+        """The loss; a PairwiseLoss for pair loaders, a GroupLoss for group loaders."""
+        raise NotImplementedError(f"{type(self).__name__} must implement configure_loss")
+
+    def configure_metrics(self) -> AttachedMetric | list[AttachedMetric] | None:
+        """Batch-wise metrics logged during training and validation (none by default)."""
+        return []
+
+    def configure_xbm(self) -> XbmConfig | None:
+        """Cross-Batch Memory settings; needs a GroupLoss with ``xbm_loss`` (None: off)."""
+        return None
+
+    # ---- model parts ----
+
+    @property
+    def model(self) -> SimilarityModel:
+        """The SimilarityModel being trained."""
+        return self._model
+
+    @property
+    def loss(self) -> SimilarityLoss:
+        """The loss function."""
+        return self._loss
+
+    # ---- Lightning steps ----
+
+    def process_results(
+        self,
+        embeddings: Tensor,
+        targets: dict[str, Any],
+        batch_idx: int,
+        stage: TrainStage,
+        **kwargs: Any,
+    ) -> None:
+        """Hook for extra evaluation of each batch's embeddings [B, D]; no-op by default."""
+
+    def training_step(self, batch: Any, batch_idx: int, **kwargs: Any) -> Tensor:
+        return self._common_step(batch, batch_idx, TrainStage.TRAIN, **kwargs)
+
+    def validation_step(self, batch: Any, batch_idx: int, **kwargs: Any) -> None:
+        self._common_step(batch, batch_idx, TrainStage.VALIDATION, **kwargs)
+
+    def test_step(self, batch: Any, batch_idx: int, **kwargs: Any) -> None:
+        self._common_step(batch, batch_idx, TrainStage.TEST, **kwargs)
+
+    def _common_step(self, batch: Any, batch_idx: int, stage: TrainStage, **kwargs: Any) -> Tensor:
+        features, targets = batch
+        embeddings = self._model(features)  # [B, D]
+        loss = self._loss(embeddings=embeddings, **targets)
+        if self._xbm is not None and stage is TrainStage.TRAIN:
+            loss = loss + self._xbm(embeddings, targets["groups"], self.global_step)
+        batch_size = embeddings.shape[0]
+        # epoch-level values of validation / test are averaged over processes under DDP
+        sync_dist = stage is not TrainStage.TRAIN
+        self.log(
+            f"{stage.value}_loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=sync_dist
+        )
+        for metric in self.attached_metrics:
+            if stage in metric.stages:
+                # the metric's own log options win, e.g. an explicit sync_dist
+                options = {"batch_size": batch_size, "sync_dist": sync_dist, **metric.log_options}
+                self.log(
+                    f"{metric.name}_{stage.value}", metric.compute(embeddings, **targets), **options
+                )
+        self.process_results(
+            embeddings=embeddings, targets=targets, batch_idx=batch_idx, stage=stage, **kwargs
+        )
+        return loss
+
+    # ---- outside the loop ----
+
+    def save_servable(self, path: str) -> None:
+        """Save the SimilarityModel (original encoders, not cache wrappers) for serving."""
+        self.unwrap_cache()
+        self._model.save(path)
+
+    def setup_dataloader(self, dataloader: SimilarityDataLoader) -> None:
+        """Make ``dataloader`` yield model-ready batches, collated by each encoder's own function.
+
+        Idempotent: a loader set up before keeps its original pre-collate function, so calling
+        this again (e.g. after the encoders changed) replaces the collator instead of nesting it.
+        """
+        encoders = self._model.encoders
+        dataloader.collate_fn = TrainCollator(
+            pre_collate_fn=pre_collate_fn_of(dataloader.collate_fn),
+            encoder_collates={name: encoder.get_collate_fn() for name, encoder in encoders.items()},
+            meta_extractors={
+                name: encoder.get_meta_extractor() for name, encoder in encoders.items()
+            },
+        )

@@ -1,0 +1,66 @@
+"""Gathering tensors across processes so that in-batch negatives span the global batch.
+
+Scaling convention: every rank computes the loss over the *global* batch and its local shard
+keeps its autograd graph, so the gradient w.r.t. a rank's own embeddings equals the gradient of
+the single-process loss over the concatenated batch. DDP then *averages* parameter gradients over
+ranks, i.e. parameters receive ``1 / world_size`` of the single-process gradient; multiply the
+loss (or the learning rate) by ``world_size`` to recover it exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+
+def world_size() -> int:
+    """Number of processes in the default group; 1 when torch.distributed is not initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+def gather_with_grad(tensor: Tensor) -> Tensor:
+    """Concatenate ``tensor`` from every rank along dim 0 (ranks in order); ``(sum_r N_r, ...)``.
+
+    The local shard is the input itself, so gradients flow back to it; the other shards are
+    constants. Shards may differ in length along dim 0 (e.g. a last, smaller batch). Returns
+    ``tensor`` unchanged when not running distributed (or with world size 1).
+    """
+    return _gather(tensor)[0]
+
+
+def gather_pairs(pairs: Tensor, num_local_objects: int) -> Tensor:
+    """Gather ``pairs`` ``(P, 2)`` from every rank, re-indexed into the gathered objects.
+
+    Rank ``r``'s indices are shifted by the number of objects (embeddings) held by ranks
+    ``0..r-1``, matching ``gather_with_grad(embeddings)``.
+    """
+    if world_size() == 1:
+        return pairs
+    object_counts = _gather_lengths(num_local_objects, pairs.device)
+    offsets = torch.cumsum(object_counts, 0) - object_counts  # (W,) first object id of each rank
+    gathered, pair_counts = _gather(pairs)
+    return gathered + offsets.repeat_interleave(pair_counts).unsqueeze(1)
+
+
+def _gather_lengths(length: int, device: torch.device) -> Tensor:
+    lengths = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(world_size())]
+    dist.all_gather(lengths, torch.tensor([length], dtype=torch.long, device=device))
+    return torch.cat(lengths)
+
+
+def _gather(tensor: Tensor) -> tuple[Tensor, Tensor]:
+    """Gathered tensor and the dim-0 length contributed by each rank ``(W,)``."""
+    if world_size() == 1:
+        return tensor, torch.tensor([len(tensor)], device=tensor.device)
+    lengths = _gather_lengths(len(tensor), tensor.device)
+    max_length = int(lengths.max())
+    padded = tensor.new_zeros((max_length, *tensor.shape[1:]))
+    padded[: len(tensor)] = tensor.detach()
+    shards = [torch.empty_like(padded) for _ in range(len(lengths))]
+    dist.all_gather(shards, padded.contiguous())
+    shards = [shard[:length] for shard, length in zip(shards, lengths.tolist(), strict=True)]
+    shards[dist.get_rank()] = tensor
+    return torch.cat(shards), lengths

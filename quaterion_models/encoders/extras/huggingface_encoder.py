@@ -1,0 +1,90 @@
+"""Hugging Face transformers model + mean pooling as an encoder (extra: quaterion[text])."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from quaterion_models.encoders.extras.pretrained import PretrainedEncoder
+from quaterion_models.encoders.extras.text_inputs import (
+    TokenizerCollate,
+    check_text_batch,
+    import_transformers,
+    local_model_dir,
+    mean_pool,
+)
+from quaterion_models.types import CollateFnType
+from quaterion_models.utils.files import read_json, write_json_atomic
+
+CONFIG_FILE = "quaterion_encoder.json"
+
+
+class HuggingFaceEncoder(PretrainedEncoder):
+    """Strings -> transformer token embeddings -> attention-masked mean -> `[B, hidden_size]`.
+
+    Args:
+        model_path: local directory with a transformers model and its tokenizer
+            (e.g. `minilm_path()`); the hub is never contacted.
+        trainable: fine-tune the transformer (False: frozen, cacheable, always in eval mode).
+        max_length: longest token sequence kept per text.
+        normalize: L2-normalise the pooled embeddings.
+
+    `save` writes the weights (safetensors), the model config and the tokenizer files next to
+    a small JSON config, so a servable directory is self-contained.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        trainable: bool = False,
+        max_length: int = 256,
+        normalize: bool = False,
+    ):
+        super().__init__(trainable=trainable)
+        if max_length < 1:
+            raise ValueError(f"max_length must be a positive number of tokens, got {max_length}")
+        transformers = import_transformers("HuggingFaceEncoder")
+        path = local_model_dir(model_path)
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.model = transformers.AutoModel.from_pretrained(
+            path, local_files_only=True, use_safetensors=True
+        )
+        self.model.eval()
+        self.max_length = max_length
+        self.normalize = normalize
+
+    @property
+    def embedding_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def get_collate_fn(self) -> CollateFnType:
+        return TokenizerCollate(self.tokenizer, self.max_length)
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        inputs = check_text_batch(batch)
+        hidden = self.model(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
+        ).last_hidden_state  # [B, T, D]
+        pooled = mean_pool(hidden, inputs["attention_mask"])  # [B, D]
+        return F.normalize(pooled, p=2, dim=1) if self.normalize else pooled
+
+    def get_config_dict(self) -> dict:
+        """Constructor arguments other than the model path, as stored by `save`."""
+        return {
+            "trainable": self.trainable,
+            "max_length": self.max_length,
+            "normalize": self.normalize,
+        }
+
+    def save(self, output_path: str) -> None:
+        self.model.save_pretrained(output_path)
+        self.tokenizer.save_pretrained(output_path)
+        write_json_atomic(Path(output_path) / CONFIG_FILE, self.get_config_dict())
+
+    @classmethod
+    def load(cls, input_path: str) -> HuggingFaceEncoder:
+        config = read_json(Path(input_path) / CONFIG_FILE, f"{cls.__name__} config")
+        return cls(model_path=input_path, **config)

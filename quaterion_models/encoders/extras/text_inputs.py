@@ -1,0 +1,84 @@
+"""Turning raw strings into transformer inputs, and loading tokenizers from local paths only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from quaterion_models.encoders.extras.optional_import import import_optional
+
+TEXT_INPUTS = ("input_ids", "attention_mask")
+
+
+def import_transformers(purpose: str) -> ModuleType:
+    """Import transformers in offline mode (these encoders only ever read local directories)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return import_optional("transformers", "text", purpose)
+
+
+def local_model_dir(model_path: str | os.PathLike) -> str:
+    """`model_path` as a string, after checking that it is an existing local directory."""
+    path = Path(model_path)
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"Model directory {path} does not exist; text encoders load local directories only "
+            "(never the Hugging Face hub), e.g. quaterion_models.encoders.extras.minilm_path()"
+        )
+    return str(path)
+
+
+class TokenizerCollate:
+    """Picklable collate function: list of strings -> `{"input_ids", "attention_mask"}` [B, T].
+
+    Strings are stripped (and lower-cased when the model expects it), padded to the longest in
+    the batch and truncated to `max_length` tokens.
+    """
+
+    def __init__(self, tokenizer: Any, max_length: int, lowercase: bool = False):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.lowercase = lowercase
+
+    def __call__(self, batch: list[str]) -> dict[str, Tensor]:
+        for position, text in enumerate(batch):
+            if not isinstance(text, str):
+                raise TypeError(
+                    f"Text encoders take a list of strings; item {position} is "
+                    f"{type(text).__name__}: {text!r}"
+                )
+        texts = [text.strip() for text in batch]
+        if self.lowercase:
+            texts = [text.lower() for text in texts]
+        tokens = self.tokenizer(
+            texts,
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return {name: tokens[name] for name in TEXT_INPUTS}
+
+
+def mean_pool(token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
+    """Average of the token embeddings [B, T, D] over real (mask 1) tokens -> [B, D]."""
+    mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)  # [B, T, 1]
+    summed = (token_embeddings * mask).sum(dim=1)  # [B, D]
+    counts = mask.sum(dim=1).clamp(min=1e-9)  # [B, 1]
+    return summed / counts
+
+
+def check_text_batch(batch: Any) -> dict[str, Tensor]:
+    """The collated dict, after checking it holds the tensors `TokenizerCollate` produces."""
+    if not isinstance(batch, dict) or any(
+        not isinstance(batch.get(name), torch.Tensor) for name in TEXT_INPUTS
+    ):
+        raise TypeError(
+            "Text encoders take the output of their collate function: a dict with tensors "
+            f"{list(TEXT_INPUTS)}; got {type(batch).__name__}"
+        )
+    return batch

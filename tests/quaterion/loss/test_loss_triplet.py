@@ -1,0 +1,231 @@
+"""TripletLoss: loop oracle per mining strategy, pytorch-metric-learning, reference values, XBM."""
+
+import math
+import warnings
+
+import pytest
+import torch
+from pytorch_metric_learning import distances, losses
+
+from quaterion.distances import Distance
+from quaterion.loss import GroupLoss, TripletLoss
+from quaterion.loss.triplet_loss import semi_hard_triplet_loss
+
+E6 = [[0, -1, 0.5], [0.1, 2, 0.5], [0, 0.3, 0.2], [1, 0, 0.9], [1.2, -1.2, 0.01], [-0.7, 0, 1.5]]
+G6 = torch.tensor([1, 2, 3, 3, 2, 1])
+TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
+
+
+def oracle(distance_rows, positive, negative, margin, mining, soft=False):
+    """Plain loops over a distance matrix given as nested lists, masks as nested bools."""
+    n_anchors, n_others = len(distance_rows), len(distance_rows[0])
+    if mining == "all":
+        total, count = 0.0, 0
+        for a in range(n_anchors):
+            for p in range(n_others):
+                for n in range(n_others):
+                    if positive[a][p] and negative[a][n]:
+                        value = distance_rows[a][p] - distance_rows[a][n] + margin
+                        if value > 0:
+                            total, count = total + value, count + 1
+        return total / (count + 1e-16)
+    if mining == "hard":
+        gaps, hardest_negatives = [], []
+        for a, row in enumerate(distance_rows):
+            hardest_positive = max(d * positive[a][j] for j, d in enumerate(row))
+            row_max = max(row)
+            hardest_negative = min(d + row_max * (not negative[a][j]) for j, d in enumerate(row))
+            gaps.append(hardest_positive - hardest_negative)
+            hardest_negatives.append(hardest_negative)
+        if soft:
+            return sum(math.log1p(math.exp(g)) for g in gaps) / len(gaps)
+        mean_negative = sum(hardest_negatives) / len(hardest_negatives)
+        return sum(max(g / mean_negative + margin, 0) for g in gaps) / len(gaps)
+    total, count = 0.0, 0
+    for a, row in enumerate(distance_rows):
+        negatives = [d for j, d in enumerate(row) if negative[a][j]]
+        for p, d_ap in enumerate(row):
+            if not positive[a][p] or not negatives:
+                continue
+            farther = [d for d in negatives if d > d_ap]
+            chosen = min(farther) if farther else max(negatives)
+            total, count = total + max(d_ap - chosen + margin, 0), count + 1
+    return total / max(count, 1)
+
+
+def masks(groups, other_groups, same_batch):
+    positive = [
+        [g == h and not (same_batch and i == j) for j, h in enumerate(other_groups)]
+        for i, g in enumerate(groups)
+    ]
+    negative = [[g != h for h in other_groups] for g in groups]
+    return positive, negative
+
+
+def loop_distances(name, anchors, others):
+    """Distance matrix with the library's matrix scale, computed pair by pair in Python."""
+
+    def cosine(u, v):
+        dot = sum(a * b for a, b in zip(u, v, strict=True))
+        return (1 - dot / (math.sqrt(sum(a * a for a in u)) * math.sqrt(sum(b * b for b in v)))) / 2
+
+    functions = {
+        "cosine": cosine,
+        "euclidean": lambda u, v: math.sqrt(sum((a - b) ** 2 for a, b in zip(u, v, strict=True))),
+        "manhattan": lambda u, v: sum(abs(a - b) for a, b in zip(u, v, strict=True)),
+        "dot_product": lambda u, v: -sum(a * b for a, b in zip(u, v, strict=True)),
+    }
+    return [[functions[name](u, v) for v in others.tolist()] for u in anchors.tolist()]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    ("mining", "soft"), [("all", False), ("hard", False), ("hard", True), ("semi_hard", False)]
+)
+@pytest.mark.parametrize("name", ["cosine", "euclidean", "manhattan", "dot_product"])
+def test_matches_loop_oracle(dtype, mining, soft, name):
+    gen = torch.Generator().manual_seed(3)
+    embeddings = torch.cat([torch.tensor(E6), torch.randn(6, 3, generator=gen)]).to(dtype)
+    groups = torch.cat([G6, torch.tensor([1, 4, 4, 2, 3, 4])])
+    loss = TripletLoss(margin=0.3, distance_metric_name=name, mining=mining, soft=soft)
+    value = loss(embeddings=embeddings, groups=groups)
+    positive, negative = masks(groups.tolist(), groups.tolist(), same_batch=True)
+    rows = loop_distances(name, embeddings, embeddings)
+    expected = oracle(rows, positive, negative, 0.3, mining, soft)
+    assert value.dtype == dtype and value.dim() == 0
+    tolerance = TOLERANCE[dtype] * (10 if name in ("manhattan", "dot_product") else 1)
+    assert value.item() == pytest.approx(expected, rel=tolerance, abs=tolerance)
+
+
+@pytest.mark.parametrize(
+    ("name", "mining", "expected"),
+    [
+        ("cosine", "all", 0.566836),
+        ("cosine", "hard", 2.663596),
+        ("euclidean", "all", 1.043057),
+        ("euclidean", "hard", 0.943895),
+        ("manhattan", "all", 1.298999),
+        ("manhattan", "hard", 1.111206),
+        ("dot_product", "all", 1.577250),
+        ("dot_product", "hard", 0.005590),
+    ],
+)
+def test_reference_values_are_unchanged(name, mining, expected):
+    loss = TripletLoss(distance_metric_name=name, mining=mining)
+    assert loss(torch.tensor(E6), G6).item() == pytest.approx(expected, abs=2e-6)
+
+
+def test_reference_soft_value_is_unchanged():
+    assert TripletLoss(soft=True)(torch.tensor(E6), G6).item() == pytest.approx(0.880320, abs=2e-6)
+
+
+def test_semi_hard_is_real_semi_hard_mining():
+    # The original averaged clamp(p - n + m, 0, m) over all distances (0.267163 on E6).
+    value = TripletLoss(mining="semi_hard")(torch.tensor(E6), G6).item()
+    assert value != pytest.approx(0.267163, abs=1e-3)
+    # one anchor: positive at 1, negatives at 0.5 (harder) and 1.2 (semi-hard) -> picks 1.2
+    d = torch.tensor([[0.0, 1.0, 0.5, 1.2]])
+    positive = torch.tensor([[False, True, False, False]])
+    negative = torch.tensor([[False, False, True, True]])
+    assert semi_hard_triplet_loss(d, positive, negative, 0.5).item() == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("margin", [0.1, 0.5])
+def test_all_mining_matches_pytorch_metric_learning(margin):
+    gen = torch.Generator().manual_seed(0)
+    embeddings = torch.randn(40, 8, generator=gen, dtype=torch.float64)
+    groups = torch.randint(0, 5, (40,), generator=gen)
+    ours = TripletLoss(margin=margin, distance_metric_name="euclidean", mining="all")
+    pml = losses.TripletMarginLoss(
+        margin=margin, distance=distances.LpDistance(normalize_embeddings=False)
+    )
+    assert ours(embeddings, groups).item() == pytest.approx(
+        pml(embeddings, groups).item(), rel=1e-9
+    )
+    # cosine: our (1 - cos) / 2 distances give half of pml's cosine-similarity loss at margin 2m
+    cosine = TripletLoss(margin=margin, mining="all")(embeddings, groups)
+    pml_cosine = losses.TripletMarginLoss(margin=2 * margin, distance=distances.CosineSimilarity())
+    assert cosine.item() == pytest.approx(0.5 * pml_cosine(embeddings, groups).item(), rel=1e-9)
+
+
+def test_all_mining_gradient_matches_pytorch_metric_learning():
+    gen = torch.Generator().manual_seed(1)
+    base = torch.randn(24, 4, generator=gen, dtype=torch.float64)
+    groups = torch.randint(0, 4, (24,), generator=gen)
+    ours, theirs = base.clone().requires_grad_(), base.clone().requires_grad_()
+    TripletLoss(margin=0.4, distance_metric_name="euclidean", mining="all")(ours, groups).backward()
+    pml = losses.TripletMarginLoss(
+        margin=0.4, distance=distances.LpDistance(normalize_embeddings=False)
+    )
+    pml(theirs, groups).backward()
+    assert torch.allclose(ours.grad, theirs.grad, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("mining", "soft"), [("all", False), ("hard", False), ("semi_hard", False)]
+)
+def test_xbm_loss_matches_loop_oracle(mining, soft):
+    gen = torch.Generator().manual_seed(2)
+    embeddings, memory = torch.randn(5, 3, generator=gen), torch.randn(11, 3, generator=gen)
+    groups, memory_groups = torch.randint(0, 3, (5,), generator=gen), torch.arange(11) % 3
+    value = TripletLoss(mining=mining).xbm_loss(embeddings, groups, memory, memory_groups)
+    positive, negative = masks(groups.tolist(), memory_groups.tolist(), same_batch=False)
+    rows = loop_distances("cosine", embeddings, memory)
+    assert value.item() == pytest.approx(oracle(rows, positive, negative, 0.5, mining), rel=1e-5)
+
+
+def test_xbm_reference_value_and_memory_behaviour():
+    memory = torch.tensor([[1, -1, 0.5], [-1.1, 2, 0.5], [0, 0.3, 0.2]])
+    loss = TripletLoss(mining="hard")
+    value = loss.xbm_loss(torch.tensor(E6), G6, memory, torch.tensor([1, 2, 3]))
+    assert value.item() == pytest.approx(1.442432, abs=2e-6)
+    gen = torch.Generator().manual_seed(0)
+    random_memory = torch.randn(100, 3, generator=gen)
+    random_groups = torch.randint(1, 4, (100,), generator=gen)
+    xbm = loss.xbm_loss(torch.tensor(E6), G6, random_memory, random_groups)
+    regular = loss(torch.tensor(E6), G6)
+    assert xbm.shape == regular.shape and xbm.item() != pytest.approx(regular.item())
+    empty = loss.xbm_loss(torch.tensor(E6), G6, torch.empty(0, 3), torch.empty(0, dtype=torch.long))
+    assert empty.item() == 0
+
+
+def test_every_mining_gives_a_differentiable_scalar_on_a_larger_batch():
+    gen = torch.Generator().manual_seed(4)
+    embeddings = torch.randn(128, 16, generator=gen, requires_grad=True)
+    groups = torch.randint(0, 16, (128,), generator=gen)
+    for mining in ("all", "hard", "semi_hard"):
+        value = TripletLoss(mining=mining)(embeddings, groups)
+        (grad,) = torch.autograd.grad(value, embeddings)
+        assert value.dim() == 0 and torch.isfinite(grad).all()
+
+
+def test_errors_and_config():
+    with pytest.raises(
+        ValueError, match="Unrecognized mining strategy: easy. Must be one of all, hard, semi_hard"
+    ):
+        TripletLoss(mining="easy")
+    with pytest.raises(ValueError, match="embeddings must have shape"):
+        TripletLoss()(torch.zeros(2, 3, 4), torch.zeros(2))
+    with pytest.raises(ValueError, match="Unrecognized distance name"):
+        TripletLoss(distance_metric_name="cos")
+    with pytest.warns(UserWarning, match="soft=True"):
+        TripletLoss(mining="all", soft=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TripletLoss(mining="hard", soft=True)
+    loss = TripletLoss(margin=0.2, distance_metric_name=Distance.EUCLIDEAN, mining="all")
+    assert TripletLoss(**loss.get_config_dict()).get_config_dict() == {
+        "distance_metric_name": "euclidean",
+        "margin": 0.2,
+        "mining": "all",
+        "soft": False,
+        "distributed": False,
+    }
+
+
+def test_group_loss_without_xbm_names_the_class():
+    class Plain(GroupLoss):
+        pass
+
+    with pytest.raises(NotImplementedError, match="XBM is not implemented for Plain"):
+        Plain().xbm_loss(torch.zeros(1, 2), torch.zeros(1), torch.zeros(1, 2), torch.zeros(1))

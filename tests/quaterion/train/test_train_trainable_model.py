@@ -1,0 +1,213 @@
+"""TrainableModel: the seed's minimal example, hook order, steps, logging, loaders, servables."""
+
+import warnings
+from functools import partial
+
+import pytest
+import torch
+from torch.optim import Adam
+
+from quaterion import Quaterion, TrainableModel
+from quaterion.dataset import (
+    GroupSimilarityDataLoader,
+    PairsSimilarityDataLoader,
+    SimilarityPairSample,
+)
+from quaterion.dataset.train_collator import TrainCollator
+from quaterion.eval.attached_metric import AttachedMetric
+from quaterion.eval.group import RetrievalRPrecision
+from quaterion.loss import ContrastiveLoss, GroupLoss, TripletLoss
+from quaterion.train.cache import CacheConfig, CacheType
+from quaterion.train.xbm import XbmConfig
+from quaterion_models import SimilarityModel
+from quaterion_models.encoders import Encoder
+from quaterion_models.heads import EmptyHead, SkipConnectionHead
+
+
+class YourAwesomeEncoder(Encoder):
+    """A small trainable encoder of 6-d vectors."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(6, 4)
+
+    @property
+    def trainable(self):
+        return True
+
+    @property
+    def embedding_size(self):
+        return 4
+
+    def forward(self, batch):
+        return self.layer(batch)
+
+    def save(self, output_path):
+        pass
+
+    @classmethod
+    def load(cls, input_path):
+        return cls()
+
+
+class ExampleModel(TrainableModel):
+    """The seed's Minimal Example, typos mended."""
+
+    def __init__(self, lr=10e-5, *args, **kwargs):
+        self.lr = lr
+        super().__init__(*args, **kwargs)
+
+    # backbone of the model
+    def configure_encoders(self):
+        return YourAwesomeEncoder()
+
+    # top layer of the model
+    def configure_head(self, input_embedding_size: int):
+        return SkipConnectionHead(input_embedding_size)
+
+    def configure_optimizers(self):
+        return Adam(self.model.parameters(), lr=self.lr)
+
+    def configure_loss(self):
+        return ContrastiveLoss()
+
+
+def random_pairs(n=24, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [
+        SimilarityPairSample(torch.randn(6, generator=g), torch.randn(6, generator=g), score=i % 2)
+        for i in range(n)
+    ]
+
+
+def test_seed_minimal_example_trains(fast_trainer):
+    model = ExampleModel(lr=0.01)
+    assert model.lr == 0.01
+    assert isinstance(model.model, SimilarityModel) and isinstance(model.loss, ContrastiveLoss)
+    assert model.cache_config.cache_type == CacheType.NONE and model.attached_metrics == []
+    weights_before = model.model.encoders["default"].layer.weight.detach().clone()
+    loader = PairsSimilarityDataLoader(random_pairs(), batch_size=8)
+    Quaterion.fit(model, fast_trainer(max_epochs=1), loader)
+    assert not torch.equal(weights_before, model.model.encoders["default"].layer.weight)
+
+
+class RecordingModel(TrainableModel):
+    """Records the order of the configure_* calls and what exists when each runs."""
+
+    def __init__(self, metrics=None):
+        self.calls = []
+        self.metrics = metrics
+        super().__init__()
+
+    def configure_encoders(self):
+        self.calls.append("configure_encoders")
+        return YourAwesomeEncoder()
+
+    def configure_caches(self):
+        self.calls.append("configure_caches")
+        return CacheConfig(CacheType.AUTO)
+
+    def configure_head(self, input_embedding_size):
+        self.calls.append(("configure_head", input_embedding_size))
+        return EmptyHead(input_embedding_size)
+
+    def configure_metrics(self):
+        self.calls.append("configure_metrics")
+        return self.metrics
+
+    def configure_loss(self):
+        self.calls.append(("configure_loss", isinstance(self.model, SimilarityModel)))
+        return TripletLoss()
+
+    def configure_xbm(self):
+        self.calls.append("configure_xbm")
+        return None
+
+
+def test_init_calls_configure_hooks_in_documented_order():
+    model = RecordingModel()
+    assert model.calls == [
+        "configure_encoders",
+        "configure_caches",
+        ("configure_head", 4),
+        "configure_metrics",
+        ("configure_loss", True),  # the SimilarityModel exists before the loss is configured
+        "configure_xbm",
+    ]
+    assert model.cache_config == CacheConfig(CacheType.AUTO)
+    assert model.attached_metrics == []  # configure_metrics returning None is fine
+    single = AttachedMetric("rrp", RetrievalRPrecision())
+    assert RecordingModel(metrics=single).attached_metrics == [single]
+
+
+def test_steps_log_stage_and_metric_names_without_batch_size_warning(
+    clusters, to_group_samples, head_model, fast_trainer
+):
+    vectors, labels = clusters(per_class=8)
+    loader = GroupSimilarityDataLoader(to_group_samples(vectors, labels), batch_size=16)
+    val_loader = GroupSimilarityDataLoader(to_group_samples(vectors, labels), batch_size=16)
+    metric = AttachedMetric("rrp", RetrievalRPrecision(), prog_bar=True, on_epoch=True)
+    model = head_model(vectors.shape[1], TripletLoss, metrics=[metric])
+    trainer = fast_trainer(max_epochs=1, num_sanity_val_steps=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Quaterion.fit(model, trainer, loader, val_loader)
+        names = set(trainer.logged_metrics) | set(trainer.callback_metrics)
+        trainer.test(model, val_loader, verbose=False)  # loaders stay usable after fit
+        names |= set(trainer.logged_metrics)
+    assert not [w for w in caught if "infer the `batch_size`" in str(w.message)]
+    assert {"train_loss", "validation_loss", "rrp_validation", "test_loss"} <= names
+    assert "rrp_train" in names or "rrp_train_epoch" in names
+    assert all(isinstance(name, str) and "TrainStage" not in name for name in names)
+
+
+def test_pairs_fit_emits_no_batch_size_inference_warning(fast_trainer):
+    model = ExampleModel(lr=0.01)
+    loader = PairsSimilarityDataLoader(random_pairs(), batch_size=8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Quaterion.fit(model, fast_trainer(max_epochs=1), loader, loader)
+    assert not [w for w in caught if "infer the `batch_size`" in str(w.message)]
+
+
+def test_setup_dataloader_is_idempotent():
+    model = ExampleModel()
+    loader = PairsSimilarityDataLoader(random_pairs(4), batch_size=4)
+    model.setup_dataloader(loader)
+    model.setup_dataloader(loader)
+    assert isinstance(loader.collate_fn, TrainCollator)
+    assert loader.collate_fn.pre_collate_fn == PairsSimilarityDataLoader.pre_collate_fn
+    features, targets = next(iter(loader))
+    assert features["data"]["default"].shape == (8, 6) and len(features["meta"]) == 8
+    assert model.model(features).shape == (8, 4)
+
+
+def test_save_servable_round_trips(tmp_path, head_model, clusters):
+    vectors, _ = clusters(per_class=2)
+    model = head_model(vectors.shape[1], TripletLoss, trainable_encoder=True)
+    model.save_servable(str(tmp_path / "servable"))
+    loaded = SimilarityModel.load(str(tmp_path / "servable"))
+    expected = model.model.encode(list(vectors), to_numpy=False)
+    torch.testing.assert_close(loaded.encode(list(vectors), to_numpy=False), expected)
+
+
+class NoXbmGroupLoss(GroupLoss):
+    def forward(self, embeddings, groups):
+        return embeddings.sum() * 0
+
+
+@pytest.mark.parametrize(
+    "loss_factory, message",
+    [
+        (ContrastiveLoss, "only with GroupLoss instances, got ContrastiveLoss"),
+        (NoXbmGroupLoss, "NoXbmGroupLoss does not implement xbm_loss"),
+    ],
+)
+def test_xbm_with_unsupported_loss_fails_at_init(head_model, loss_factory, message):
+    with pytest.raises(TypeError, match=message):
+        head_model(4, loss_factory, xbm=XbmConfig())
+
+
+def test_xbm_accepts_group_losses_implementing_it(head_model):
+    model = head_model(4, partial(TripletLoss, mining="hard"), xbm=XbmConfig(buffer_size=10))
+    assert model._xbm is not None and model._xbm.buffer.get()[0].shape == (0, 8)
