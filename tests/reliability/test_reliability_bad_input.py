@@ -1,0 +1,662 @@
+"""Bad input across the framework: one table, one test.
+
+Every row is a mistake a user can make. Each must be answered by an exception of the stated type
+whose message names the problem and the way out (the listed patterns, case-insensitive), raised
+before training starts (no `training_step` ran, unless the row is about the data a step sees) and
+without writing anything (no checkpoint, cache file or servable appears).
+
+Rows marked `gap` are checks the framework does not make yet: they run as strict xfails whose
+reason is the precise check to add, so the suite stays green and the gap stays visible.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from reliability_support import (
+    MlpEncoder,
+    SimpleModel,
+    group_loader,
+    group_samples,
+    pair_loader,
+    pair_samples,
+    quiet_trainer,
+)
+from torch.utils.data import DataLoader, IterableDataset
+
+from quaterion import Quaterion
+from quaterion.cli.config import ConfigError, load_config
+from quaterion.dataset import SimilarityGroupSample, SimilarityPairSample
+from quaterion.eval.evaluator import Evaluator
+from quaterion.eval.group import GroupRetrievalMetrics, RetrievalRPrecision
+from quaterion.eval.pair import RetrievalPrecision
+from quaterion.eval.samplers.group_sampler import GroupSampler
+from quaterion.eval.samplers.pair_sampler import PairSampler
+from quaterion.loss import ContrastiveLoss, OnlineContrastiveLoss, TripletLoss
+from quaterion.train.cache import CacheConfig, CacheType
+from quaterion.train.xbm import XbmConfig
+from quaterion_models import SimilarityModel
+from quaterion_models.heads import EmptyHead, LinearHead
+from quaterion_models.utils.files import CorruptFileError
+
+
+class Ctx:
+    """What a row's action gets: a scratch directory, and `fit` that records its model."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.models: list[SimpleModel] = []
+
+    def fit(self, model: SimpleModel, train: Any, val: Any = None, **kwargs: Any) -> None:
+        """`Quaterion.fit` with checkpoints every epoch into `root/ckpt` (so a started epoch
+        would leave a file)."""
+        from pytorch_lightning.callbacks import ModelCheckpoint
+
+        self.models.append(model)
+        trainer = quiet_trainer(
+            str(self.root / "trainer"),
+            enable_checkpointing=True,
+            callbacks=[ModelCheckpoint(dirpath=str(self.root / "ckpt"), every_n_epochs=1)],
+        )
+        Quaterion.fit(model, trainer, train, val, **kwargs)
+
+    def file(self, name: str, text: str) -> Path:
+        path = self.root / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def servable(self) -> Path:
+        path = self.root / "servable"
+        SimilarityModel(MlpEncoder(), LinearHead(32, output_size=8)).save(path)
+        return path
+
+
+Thunk = Callable[[], object]
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A row: `setup(ctx)` prepares inputs and returns the call that must raise."""
+
+    name: str
+    setup: Callable[[Ctx], Thunk]
+    error: type[BaseException]
+    patterns: tuple[str, ...]
+    starts_training: bool = False  # the mistake shows only in the data of a training step
+    gap: str = ""  # the check the framework still lacks (row runs as a strict xfail)
+
+
+class _EmptyStream(IterableDataset):
+    def __iter__(self):
+        return iter(())
+
+
+def _corrupt(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _broken_servable(ctx: Ctx, damage: Callable[[Path], object]) -> Thunk:
+    path = ctx.servable()
+    damage(path)
+    return lambda: SimilarityModel.load(path)
+
+
+def _fit_config(**changes: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {"data": {"kind": "csv", "path": "pairs.csv"}, "epochs": 1}
+    config.update(changes)
+    return config
+
+
+def _load_cli_config(ctx: Ctx, config: dict[str, Any] | str) -> Thunk:
+    text = config if isinstance(config, str) else json.dumps(config)
+    path = ctx.file("fit.yaml" if isinstance(config, str) else "fit.json", text)
+    return lambda: load_config(path)
+
+
+def _eval_groups(metric: Any, samples: list) -> Thunk:
+    model = SimilarityModel(MlpEncoder(), EmptyHead(32))
+    evaluator = Evaluator(metric, GroupSampler(log_progress=False))
+    return lambda: Quaterion.evaluate(evaluator, samples, model)
+
+
+def _singletons() -> list:
+    return [SimilarityGroupSample(obj=torch.randn(16), group=i) for i in range(6)]
+
+
+ROWS = [
+    # ---- loader / loss / data agreement (Quaterion.validate_fit, the loaders) ----
+    Bad(
+        "pairs_loader_with_group_loss",
+        lambda c: lambda: c.fit(SimpleModel(loss=TripletLoss), pair_loader()),
+        TypeError,
+        ("pairssimilaritydataloader needs a pairwiseloss", "tripletloss", "contrastiveloss"),
+    ),
+    Bad(
+        "group_loader_with_pairwise_loss",
+        lambda c: lambda: c.fit(SimpleModel(loss=ContrastiveLoss), group_loader()),
+        TypeError,
+        ("groupsimilaritydataloader needs a grouploss", "contrastiveloss", "pairssimilarity"),
+    ),
+    Bad(
+        "val_loader_of_the_other_kind",
+        lambda c: lambda: c.fit(SimpleModel(), group_loader(), pair_loader()),
+        TypeError,
+        ("pairssimilaritydataloader needs a pairwiseloss", "groupsimilaritydataloader"),
+    ),
+    Bad(
+        "plain_torch_dataloader",
+        lambda c: lambda: c.fit(SimpleModel(), DataLoader(group_samples(), batch_size=8)),
+        TypeError,
+        ("train_dataloader must be", "groupsimilaritydataloader", "got dataloader"),
+    ),
+    Bad(
+        "configure_loss_returns_none",
+        lambda c: lambda: c.fit(SimpleModel(loss=lambda: None), group_loader()),
+        TypeError,
+        ("needs a grouploss", "nonetype", "tripletloss"),
+    ),
+    Bad(
+        "pair_samples_in_group_loader_cached",
+        lambda c: lambda: c.fit(SimpleModel(cache=CacheConfig()), group_loader(pair_samples())),
+        TypeError,
+        ("expects similaritygroupsample", "similaritypairsample", "pairssimilaritydataloader"),
+    ),
+    Bad(
+        "pair_samples_in_group_loader_uncached",
+        lambda c: lambda: c.fit(SimpleModel(), group_loader(pair_samples())),
+        TypeError,
+        ("expects similaritygroupsample", "similaritypairsample", "pairssimilaritydataloader"),
+    ),
+    Bad(
+        "raw_tuples_instead_of_samples",
+        lambda c: lambda: c.fit(SimpleModel(), group_loader([(torch.zeros(16), 1)] * 8)),
+        TypeError,
+        ("expects similaritygroupsample", "got tuple", "similaritygroupdataset"),
+    ),
+    Bad(
+        "empty_dataset",
+        lambda c: lambda: group_loader([]),
+        ValueError,
+        ("empty dataset", "at least one sample"),
+    ),
+    Bad(
+        "empty_iterable_dataset_cached",
+        lambda c: lambda: c.fit(SimpleModel(cache=CacheConfig()), group_loader(_EmptyStream())),
+        ValueError,
+        ("no samples", "train", "at least one sample"),
+        gap="quaterion/train/cache/fill.py _run_scan: when num_samples == 0 after the pass, raise "
+        "ValueError('the <split> loader yielded no samples; pass a dataset with at least one "
+        "sample') (today an empty iterable dataset 'trains' on nothing without a word)",
+    ),
+    Bad(
+        "string_group_labels",
+        lambda c: (
+            lambda: c.fit(
+                SimpleModel(cache=CacheConfig()),
+                group_loader([SimilarityGroupSample(torch.zeros(16), "cat")] * 8),
+            )
+        ),
+        TypeError,
+        ("integer group ids", "str", "map each label to an int"),
+    ),
+    Bad(
+        "float_group_labels",
+        lambda c: (
+            lambda: c.fit(
+                SimpleModel(), group_loader([SimilarityGroupSample(torch.zeros(16), 1.5)] * 8)
+            )
+        ),
+        TypeError,
+        ("integer group ids", "float", "map each label to an int"),
+    ),
+    Bad(
+        "non_numeric_pair_score",
+        lambda c: (
+            lambda: c.fit(
+                SimpleModel(loss=ContrastiveLoss),
+                pair_loader([SimilarityPairSample(torch.zeros(16), torch.zeros(16), "yes")] * 4),
+            )
+        ),
+        TypeError,
+        ("score", "number", "str"),
+        gap="quaterion/dataset/similarity_data_loader.py PairsSimilarityDataLoader.collate_labels:"
+        " check every score is a real number (and subgroup an int) before torch.tensor; raise "
+        "TypeError('... needs numeric scores (1.0 similar, 0.0 dissimilar), got str') "
+        "(today: ValueError \"too many dimensions 'str'\")",
+    ),
+    # ---- model assembly (TrainableModel.__init__) ----
+    Bad(
+        "head_input_size_differs_from_encoders",
+        lambda c: lambda: SimpleModel(head=lambda size: LinearHead(5, output_size=4)),
+        ValueError,
+        ("configure_head", "input_embedding_size", "5", "32"),
+        gap="quaterion/train/trainable_model.py TrainableModel.__init__: after configure_head, if "
+        "head.input_embedding_size is not None and != SimilarityModel.get_encoders_output_size("
+        "encoders), raise ValueError naming both sizes and 'pass input_embedding_size to the "
+        "head' (today: 'mat1 and mat2 shapes cannot be multiplied' at the first step)",
+    ),
+    Bad(
+        "configure_head_returns_none",
+        lambda c: lambda: SimpleModel(head=lambda size: None),
+        TypeError,
+        ("configure_head", "encoderhead", "nonetype"),
+        gap="quaterion/train/trainable_model.py TrainableModel.__init__ (or SimilarityModel."
+        "__init__): raise TypeError unless the head is an EncoderHead, naming configure_head and "
+        "the type returned (today a model without a head is built and fails later)",
+    ),
+    Bad(
+        "xbm_with_pairwise_loss",
+        lambda c: lambda: SimpleModel(loss=ContrastiveLoss, xbm=XbmConfig()),
+        TypeError,
+        ("xbm", "grouploss", "contrastiveloss", "tripletloss"),
+    ),
+    Bad(
+        "xbm_buffer_of_zero_rows",
+        lambda c: lambda: SimpleModel(xbm=XbmConfig(buffer_size=0)),
+        ValueError,
+        ("buffer_size", ">= 1", "0"),
+    ),
+    # ---- what a training step sees ----
+    Bad(
+        "nan_embeddings_uncached",
+        lambda c: (
+            lambda: c.fit(SimpleModel(encoder=lambda: MlpEncoder(poison="nan")), group_loader())
+        ),
+        ValueError,
+        ("nan", "batch 0", "train"),
+        starts_training=True,
+        gap="quaterion/train/trainable_model.py TrainableModel._common_step: if not "
+        "torch.isfinite(embeddings).all(), raise ValueError naming the stage and batch_idx "
+        "('NaN or infinite embeddings in train batch 0: check the encoder/head') (today the "
+        "NaN loss is trained on silently)",
+    ),
+    Bad(
+        "inf_embeddings_cached",
+        lambda c: (
+            lambda: c.fit(
+                SimpleModel(encoder=lambda: MlpEncoder(poison="inf"), cache=CacheConfig()),
+                group_loader(),
+            )
+        ),
+        ValueError,
+        ("infinite", "batch 0", "encoder 'default'"),
+        gap="quaterion/train/cache/fill.py _run_scan (or InMemoryCacheEncoder.fill_cache): check "
+        "torch.isfinite on each filled batch and raise ValueError naming the encoder, split and "
+        "fill batch index, before anything is stored (today inf rows are cached and trained on)",
+    ),
+    # ---- cache configuration (CacheMixin.setup_cache, CacheConfig) ----
+    Bad(
+        "key_extractor_returns_unhashable",
+        lambda c: (
+            lambda: c.fit(
+                SimpleModel(cache=CacheConfig(key_extractors=lambda obj: obj.tolist())),
+                group_loader(),
+            )
+        ),
+        TypeError,
+        ("key extractor", "unhashable", "list"),
+        gap="quaterion/train/cache/fill.py _key_rows (or ScanCollator.__call__): catch the "
+        "TypeError of an unhashable key and re-raise TypeError('key extractor of encoder "
+        "<name> returned an unhashable list; return a str, int or tuple') (today: bare "
+        "\"unhashable type: 'list'\")",
+    ),
+    Bad(
+        "key_extractor_collides",
+        lambda c: (
+            lambda: c.fit(
+                SimpleModel(cache=CacheConfig(key_extractors=lambda obj: 0)), group_loader()
+            )
+        ),
+        ValueError,
+        ("key extractor", "same key", "different objects"),
+        gap="quaterion/train/cache/fill.py _key_rows: keep a digest of the first object seen per "
+        "key (fingerprint.sample_digest) and raise ValueError when a different object maps to "
+        "an existing key (today every object silently shares row 0)",
+    ),
+    Bad(
+        "cache_save_dir_is_a_file",
+        lambda c: (
+            lambda: c.fit(
+                SimpleModel(cache=CacheConfig(save_dir=str(c.file("taken", "x")))), group_loader()
+            )
+        ),
+        NotADirectoryError,
+        ("cacheconfig.save_dir", "is a file", "directory"),
+        gap="quaterion/train/cache_mixin.py setup_cache: before the fill, raise NotADirectoryError"
+        "('CacheConfig.save_dir <path> is a file; give a directory') when save_dir exists and is "
+        "not a directory (today: errno text after the whole fill ran)",
+    ),
+    Bad(
+        "cache_save_dir_not_writable",
+        lambda c: (
+            lambda: c.fit(
+                SimpleModel(cache=CacheConfig(save_dir=str(c.file("taken", "x") / "cache"))),
+                group_loader(),
+            )
+        ),
+        NotADirectoryError,
+        ("cacheconfig.save_dir", "cannot be created", "writable"),
+        gap="quaterion/train/cache_mixin.py setup_cache: before the fill, create save_dir "
+        "(mkdir parents) and check os.access(W_OK), raising an OSError subclass naming "
+        "CacheConfig.save_dir and 'not writable / cannot be created' (today: errno text after "
+        "the fill)",
+    ),
+    pytest.param(
+        Bad(
+            "gpu_cache_without_cuda",
+            lambda c: lambda: c.fit(SimpleModel(cache=CacheConfig(CacheType.GPU)), group_loader()),
+            ValueError,
+            ("cachetype.gpu", "cuda is not available", "cachetype.cpu"),
+        ),
+        marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here"),
+    ),
+    Bad(
+        "unknown_cache_type",
+        lambda c: lambda: c.fit(SimpleModel(cache=CacheConfig("gpux")), group_loader()),
+        ValueError,
+        ("unknown cache type", "gpux", "auto"),
+    ),
+    Bad(
+        "cache_mapping_names_unknown_encoder",
+        lambda c: (
+            lambda: c.fit(
+                SimpleModel(cache=CacheConfig(mapping={"text": CacheType.CPU})), group_loader()
+            )
+        ),
+        ValueError,
+        ("mapping names unknown encoders", "text", "default"),
+    ),
+    Bad(
+        "cache_without_type_or_mapping",
+        lambda c: lambda: c.fit(SimpleModel(cache=CacheConfig(cache_type=None)), group_loader()),
+        ValueError,
+        ("cache_type or mapping", "cachetype.auto"),
+    ),
+    Bad(
+        "cache_of_trainable_encoder",
+        lambda c: (
+            lambda: c.fit(
+                SimpleModel(
+                    encoder=lambda: MlpEncoder(trainable=True),
+                    cache=CacheConfig(mapping={"default": CacheType.CPU}),
+                ),
+                group_loader(),
+            )
+        ),
+        ValueError,
+        ("trainable", "frozen", "remove it from cacheconfig.mapping"),
+    ),
+    Bad(
+        "cache_fill_batch_size_zero",
+        lambda c: lambda: c.fit(SimpleModel(cache=CacheConfig(batch_size=0)), group_loader()),
+        ValueError,
+        ("cacheconfig.batch_size", "at least 1", "0"),
+        gap="quaterion/train/cache/cache_config.py CacheConfig.__post_init__ (or setup_cache): "
+        "reject batch_size < 1 (None = the loader's) with ValueError naming CacheConfig."
+        "batch_size (today 0 silently means 'the loader's', and -3 gets torch's message that "
+        "does not say which batch_size)",
+    ),
+    Bad(
+        "loader_batch_size_zero",
+        lambda c: lambda: group_loader(batch_size=0),
+        ValueError,
+        ("batch_size", "positive integer", "0"),
+    ),
+    Bad(
+        "resume_from_missing_checkpoint",
+        lambda c: lambda: c.fit(SimpleModel(), group_loader(), ckpt_path=str(c.root / "no.ckpt")),
+        FileNotFoundError,
+        ("checkpoint", "not found", "no.ckpt"),
+    ),
+    # ---- losses, distances, metrics, evaluation ----
+    Bad(
+        "unknown_triplet_mining",
+        lambda c: lambda: TripletLoss(mining="hardest"),
+        ValueError,
+        ("unrecognized mining strategy", "hardest", "semi_hard"),
+    ),
+    Bad(
+        "unknown_online_contrastive_mining",
+        lambda c: lambda: OnlineContrastiveLoss(mining="semi"),
+        ValueError,
+        ("unrecognized mining strategy", "semi", "all, hard"),
+    ),
+    Bad(
+        "unknown_distance_in_loss",
+        lambda c: lambda: TripletLoss(distance_metric_name="cosinus"),
+        ValueError,
+        ("unrecognized distance name", "cosinus", "euclidean"),
+    ),
+    Bad(
+        "unknown_distance_in_metric",
+        lambda c: lambda: RetrievalRPrecision("l2"),
+        ValueError,
+        ("unrecognized distance name", "l2", "cosine"),
+    ),
+    Bad(
+        "loss_groups_shorter_than_embeddings",
+        lambda c: lambda: TripletLoss()(torch.randn(4, 3), groups=torch.tensor([0, 1, 0])),
+        ValueError,
+        ("groups", "one id per embedding", r"\(4,\)"),
+    ),
+    Bad(
+        "metric_k_larger_than_candidates",
+        lambda c: (
+            lambda: RetrievalPrecision(k=10).compute(
+                torch.randn(4, 3),
+                pairs=torch.tensor([[0, 2], [1, 3]]),
+                labels=torch.ones(2),
+                subgroups=torch.zeros(4),
+            )
+        ),
+        ValueError,
+        ("k=10", "larger than the 4 candidates", "smaller k"),
+    ),
+    Bad(
+        "evaluator_k_larger_than_candidates",
+        lambda c: (
+            lambda: Quaterion.evaluate(
+                Evaluator(RetrievalPrecision(k=100), PairSampler(log_progress=False)),
+                pair_samples(4),
+                SimilarityModel(MlpEncoder(), EmptyHead(32)),
+            )
+        ),
+        ValueError,
+        ("k=100", "larger than", "smaller k"),
+    ),
+    Bad(
+        "metric_k_zero",
+        lambda c: lambda: RetrievalPrecision(k=0),
+        ValueError,
+        ("k must be greater than 0",),
+    ),
+    Bad(
+        "evaluation_groups_of_one_retrieval_metrics",
+        lambda c: _eval_groups(GroupRetrievalMetrics(k=1), _singletons()),
+        ValueError,
+        ("no query has a relevant candidate", "single member"),
+    ),
+    Bad(
+        "evaluation_groups_of_one_r_precision",
+        lambda c: _eval_groups(RetrievalRPrecision(), _singletons()),
+        ValueError,
+        ("relevant", "single member"),
+        gap="quaterion/eval/group/retrieval_r_precision.py retrieval_r_precision: when "
+        "has_relevant is all False raise quaterion.eval.retrieval._no_relevant_error() "
+        "(today returns tensor(nan))",
+    ),
+    Bad(
+        "evaluation_of_empty_dataset",
+        lambda c: _eval_groups(RetrievalRPrecision(), []),
+        ValueError,
+        ("empty", "dataset", "at least"),
+        gap="quaterion/eval/samplers/group_sampler.py GroupSampler.accumulate (and PairSampler): "
+        "raise ValueError('cannot evaluate an empty dataset; pass at least 2 samples') when no "
+        "sample was read (today: IndexError 'Dimension out of range')",
+    ),
+    Bad(
+        "evaluation_of_pair_samples_with_group_sampler",
+        lambda c: _eval_groups(RetrievalRPrecision(), pair_samples(4)),
+        TypeError,
+        ("expects similaritygroupsample", "pairssimilaritydataloader"),
+    ),
+    # ---- servable directories (SimilarityModel.load / save / encode) ----
+    Bad(
+        "servable_missing_weights",
+        lambda c: _broken_servable(c, lambda p: (p / "head" / "weights.safetensors").unlink()),
+        FileNotFoundError,
+        ("missing file", "head/weights.safetensors"),
+    ),
+    Bad(
+        "servable_corrupted_weights",
+        lambda c: _broken_servable(c, lambda p: _corrupt(p / "head" / "weights.safetensors")),
+        CorruptFileError,
+        ("corrupted", "head/weights.safetensors", "re-save"),
+    ),
+    Bad(
+        "servable_truncated_config",
+        lambda c: _broken_servable(c, lambda p: (p / "config.json").write_text('{"head": ')),
+        CorruptFileError,
+        ("config.json", "not valid json", "re-save"),
+    ),
+    Bad(
+        "servable_config_without_head",
+        lambda c: _broken_servable(c, lambda p: (p / "config.json").write_text('{"encoders": []}')),
+        CorruptFileError,
+        ("lacks the 'head'", "not written by similaritymodel.save"),
+    ),
+    Bad(
+        "servable_directory_absent",
+        lambda c: lambda: SimilarityModel.load(c.root / "nowhere"),
+        FileNotFoundError,
+        ("no saved model", "does not exist"),
+    ),
+    Bad(
+        "save_over_a_foreign_directory",
+        lambda c: (
+            c.file("notes.txt", "mine"),
+            lambda: SimilarityModel(MlpEncoder(), EmptyHead(32)).save(c.root),
+        )[1],
+        FileExistsError,
+        ("not a saved model", "new or empty directory"),
+    ),
+    Bad(
+        "encode_records_of_the_wrong_type",
+        lambda c: lambda: SimilarityModel(MlpEncoder(), EmptyHead(32)).encode(["a", "b"]),
+        TypeError,
+        ("encoder 'default'", "mlpencoder", "str"),
+        gap="quaterion_models/model.py SimilarityModel.encode (collate_fn): wrap an exception of "
+        "an encoder's collate in TypeError naming the encoder key and class and the record type "
+        "('encoder 'default' (MlpEncoder) cannot collate str records') (today: torch's 'expected "
+        "Tensor as element 0 in argument 0, but got str')",
+    ),
+    Bad(
+        "encode_batch_size_zero",
+        lambda c: (
+            lambda: SimilarityModel(MlpEncoder(), EmptyHead(32)).encode(
+                [torch.zeros(16)], batch_size=0
+            )
+        ),
+        ValueError,
+        ("batch_size must be at least 1", "0"),
+    ),
+    # ---- `quaterion fit` configs (quaterion.cli.config) ----
+    Bad(
+        "cli_unknown_field",
+        lambda c: _load_cli_config(c, _fit_config(epoch=3)),
+        ConfigError,
+        ("unknown config field 'epoch'", "valid fields", "epochs"),
+    ),
+    Bad(
+        "cli_unknown_nested_field",
+        lambda c: _load_cli_config(c, _fit_config(data={"kind": "csv", "path": "x", "rows": 5})),
+        ConfigError,
+        ("unknown config field 'data.rows'", "valid fields", "limit"),
+    ),
+    Bad(
+        "cli_unknown_head",
+        lambda c: _load_cli_config(c, _fit_config(head={"name": "MagicHead"})),
+        ConfigError,
+        ("head.name", "magichead", "valid values", "skipconnectionhead"),
+    ),
+    Bad(
+        "cli_unknown_loss",
+        lambda c: _load_cli_config(c, _fit_config(loss={"name": "HingeLoss"})),
+        ConfigError,
+        ("loss.name", "hingeloss", "valid values", "tripletloss"),
+    ),
+    Bad(
+        "cli_unknown_loss_argument",
+        lambda c: _load_cli_config(
+            c, _fit_config(loss={"name": "TripletLoss", "kwargs": {"mining": "hard", "p": 2}})
+        ),
+        ConfigError,
+        ("loss.kwargs", r"\['p'\]", "valid", "margin"),
+    ),
+    Bad(
+        "cli_negative_batch_size",
+        lambda c: _load_cli_config(c, _fit_config(batch_size=-4)),
+        ConfigError,
+        ("batch_size", "at least 1", "-4"),
+    ),
+    Bad(
+        "cli_wrong_type",
+        lambda c: _load_cli_config(c, _fit_config(epochs="five")),
+        ConfigError,
+        ("epochs", "must be int", "five"),
+    ),
+    Bad(
+        "cli_invalid_yaml",
+        lambda c: _load_cli_config(c, "data: [kind: csv\n"),
+        ConfigError,
+        ("not valid yaml", "fit.yaml"),
+    ),
+]
+
+
+def _snapshot(root: Path) -> dict[str, int]:
+    return {
+        str(path.relative_to(root)): path.stat().st_size if path.is_file() else -1
+        for path in root.rglob("*")
+    }
+
+
+def _params() -> list[Any]:
+    params = []
+    for row in ROWS:
+        bad = row.values[0] if hasattr(row, "values") else row
+        marks = list(row.marks) if hasattr(row, "marks") else []
+        if bad.gap:
+            marks.append(pytest.mark.xfail(strict=True, reason=bad.gap))
+        params.append(pytest.param(bad, marks=marks, id=bad.name))
+    return params
+
+
+def test_table_has_at_least_25_kinds_of_bad_input():
+    names = [param.id for param in _params()]
+    assert len(names) == len(set(names)) >= 25
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("bad", _params())
+def test_bad_input_is_refused_early_clearly_and_cleanly(bad: Bad, tmp_path: Path):
+    ctx = Ctx(tmp_path)
+    call = bad.setup(ctx)
+    before = _snapshot(tmp_path)
+    with pytest.raises(bad.error) as raised:
+        call()
+    message = str(raised.value).lower()
+    missing = [pattern for pattern in bad.patterns if not re.search(pattern, message)]
+    assert not missing, f"message {str(raised.value)!r} lacks {missing}"
+    if not bad.starts_training:
+        assert [model.steps for model in ctx.models] == [0] * len(ctx.models)
+    assert _snapshot(tmp_path) == before, "something was written before the error"
