@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from quaterion_models.encoders.encoder import Encoder
 from quaterion_models.heads.encoder_head import EncoderHead
 from quaterion_models.types import CollateFnType, MetaExtractorFnType, TensorInterchange
-from quaterion_models.utils.classes import restore_class, save_class_import
+from quaterion_models.utils.classes import check_plain_key, restore_subclass, save_class_import
 from quaterion_models.utils.files import (
     CorruptFileError,
     atomic_directory,
@@ -116,14 +116,15 @@ class SimilarityModel(nn.Module):
         self.eval()
         try:
             with torch.no_grad():
-                chunks = [
-                    self(move_to_device(collate(records[start : start + batch_size]), device))
+                batches = (
+                    self._collate(collate, records[start : start + batch_size])
                     for start in track(
                         range(0, len(records), batch_size),
                         description="Encoding",
                         enabled=show_progress,
                     )
-                ]
+                )
+                chunks = [self(move_to_device(batch, device)) for batch in batches]
         finally:
             for module, training in modes:  # per module: some may have been in eval mode
                 module.training = training
@@ -134,6 +135,23 @@ class SimilarityModel(nn.Module):
         if records is not inputs:  # one record: drop the batch axis it was given
             embeddings = torch.atleast_2d(embeddings.squeeze(0))
         return embeddings.cpu().numpy() if to_numpy else embeddings
+
+    def _collate(self, collate: CollateFnType, records: list[Any]) -> dict[str, Any]:
+        """`collate(records)`; a failure is re-raised naming the encoder that cannot take them."""
+        try:
+            return collate(records)
+        except Exception as exc:
+            received = ", ".join(sorted({type(record).__name__ for record in records}))
+            for key, encoder in self.encoders.items():  # error path only: find the culprit
+                try:
+                    encoder.get_collate_fn()(records)
+                except Exception:
+                    raise TypeError(
+                        f"Encoder {key!r} ({type(encoder).__name__}) cannot collate records of "
+                        f"type {received} ({type(exc).__name__}: {exc}); pass records of the "
+                        "type its collate function expects"
+                    ) from exc
+            raise
 
     def save(self, output_path: str | os.PathLike) -> None:
         """Write the servable directory atomically (an existing servable there is replaced).
@@ -166,7 +184,15 @@ class SimilarityModel(nn.Module):
 
     @classmethod
     def load(cls, input_path: str | os.PathLike) -> SimilarityModel:
-        """Rebuild a model saved by `save`, on the CPU."""
+        """Rebuild a model saved by `save`, on the CPU.
+
+        Trust model: `config.json` may name classes from any installed module; their modules
+        are imported (as `import` would), but only subclasses of `EncoderHead` / `Encoder`
+        are accepted (TypeError otherwise) before any of their code runs, and encoder keys must
+        be plain directory names. Loading never unpickles: the built-in heads and encoders
+        read JSON and safetensors only, with or without the checksum manifest (servables
+        saved before it existed have none); a custom `Encoder.load` must do the same.
+        """
         root = Path(input_path)
         if not root.is_dir():
             raise FileNotFoundError(f"No saved model at {root}: the directory does not exist")
@@ -178,8 +204,12 @@ class SimilarityModel(nn.Module):
                 "it was not written by SimilarityModel.save"
             )
         verify_manifest(root, config.get("files", {}), "saved model")
-        head_class = restore_class(config["head"])
-        encoder_classes = {record["key"]: restore_class(record) for record in config["encoders"]}
+        source = f"Model config {config_path}"
+        head_class = restore_subclass(config["head"], EncoderHead, source)
+        encoder_classes = {
+            check_plain_key(record.get("key"), source): restore_subclass(record, Encoder, source)
+            for record in config["encoders"]
+        }
         head = head_class.load(str(root / "head"))
         encoders = {
             key: encoder_class.load(str(root / "encoders" / key))

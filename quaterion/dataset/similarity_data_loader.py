@@ -20,6 +20,18 @@ Targets = dict[str, Tensor]
 _INTEGER_DTYPES = {torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64}
 
 
+def _label_tensor(values: list[Any], integer: bool) -> Tensor | None:
+    """``values`` as a 1-D tensor of integers (or of any real numbers), None if they are not."""
+    try:
+        tensor = torch.tensor(values) if values else torch.empty(0, dtype=torch.long)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    allowed = tensor.dtype in _INTEGER_DTYPES or (
+        not integer and (tensor.dtype.is_floating_point or tensor.dtype == torch.bool)
+    )
+    return tensor if allowed and tensor.dim() == 1 else None
+
+
 def _length(dataset: Dataset) -> int | None:
     """``len(dataset)``, or None when the dataset has no (working) ``__len__``."""
     try:
@@ -88,6 +100,24 @@ class SimilarityDataLoader(DataLoader):
         raise NotImplementedError(f"{cls.__name__} does not define index_targets")
 
     @classmethod
+    def _labels(cls, samples: list[Any], name: str, integer: bool, need: str) -> Tensor:
+        """``[sample.<name> ...]`` as a 1-D tensor, or a TypeError naming the first sample
+        whose value is not an integer (``integer``) or a real number; ``need`` says what the
+        field holds. One tensor conversion per batch; samples are inspected on error only."""
+        values = cls._field(samples, name)
+        tensor = _label_tensor(values, integer)
+        if tensor is None:
+            index = next(
+                (i for i, value in enumerate(values) if _label_tensor([value], integer) is None), 0
+            )
+            value = values[index]
+            raise TypeError(
+                f"{cls.__name__} needs {need}, got {type(value).__name__} {value!r:.60} as "
+                f"`{name}` of batch item {index} ({type(samples[index]).__name__})"
+            )
+        return tensor
+
+    @classmethod
     def _field(cls, samples: list[Any], name: str) -> list[Any]:
         """``[sample.<name> ...]``, or a TypeError naming the sample type this loader expects."""
         try:
@@ -112,8 +142,12 @@ class PairsSimilarityDataLoader(SimilarityDataLoader):
 
     @classmethod
     def collate_labels(cls, batch: list[SimilarityPairSample]) -> Targets:
-        scores = torch.tensor(cls._field(batch, "score"), dtype=torch.float)
-        subgroups = torch.tensor(cls._field(batch, "subgroup"), dtype=torch.float)
+        scores = cls._labels(
+            batch, "score", False, "a number as each score (1.0 similar, 0.0 dissimilar)"
+        ).float()
+        subgroups = cls._labels(
+            batch, "subgroup", True, "an integer as each subgroup (0 for all: no extra negatives)"
+        ).float()
         positions = torch.arange(len(batch))
         return {
             "pairs": torch.stack([positions, positions + len(batch)], dim=1),
@@ -154,18 +188,13 @@ class GroupSimilarityDataLoader(SimilarityDataLoader):
 
     @classmethod
     def collate_labels(cls, batch: list[SimilarityGroupSample]) -> Targets:
-        groups = cls._field(batch, "group")
-        try:
-            tensor = torch.tensor(groups) if groups else torch.empty(0, dtype=torch.long)
-        except (TypeError, ValueError, RuntimeError):
-            tensor = None
-        if tensor is None or tensor.dtype not in _INTEGER_DTYPES or tensor.dim() != 1:
-            kinds = ", ".join(sorted({type(group).__name__ for group in groups}))
-            raise TypeError(
-                f"{cls.__name__} needs integer group ids, got values of type {kinds}; map each "
-                "label to an int, e.g. with a dict of label -> index"
-            )
-        return {"groups": tensor.long()}
+        groups = cls._labels(
+            batch,
+            "group",
+            True,
+            "integer group ids; map each label to an int, e.g. with a dict of label -> index",
+        )
+        return {"groups": groups.long()}
 
     @classmethod
     def flatten_objects(

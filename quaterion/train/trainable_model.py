@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from torch import Tensor
 
 from quaterion.dataset.similarity_data_loader import SimilarityDataLoader
@@ -21,6 +22,35 @@ from quaterion_models.encoders import Encoder
 from quaterion_models.heads import EncoderHead
 
 
+def _check_encoders(encoders: Any) -> None:
+    """TypeError unless `configure_encoders` returned an Encoder or a dict of Encoders."""
+    values = encoders.values() if isinstance(encoders, dict) else [encoders]
+    wrong = [type(value).__name__ for value in values if not isinstance(value, Encoder)]
+    if wrong:
+        got = f"a dict holding {', '.join(wrong)}" if isinstance(encoders, dict) else wrong[0]
+        raise TypeError(
+            f"configure_encoders must return an Encoder or a dict of Encoders, got {got}; "
+            "subclass quaterion_models.encoders.Encoder"
+        )
+
+
+def _check_head(head: Any, encoders_size: int) -> None:
+    """TypeError / ValueError unless `configure_head` returned an EncoderHead that takes
+    `encoders_size`-wide inputs (heads without an input size, like SequentialHead, pass)."""
+    if not isinstance(head, EncoderHead):
+        raise TypeError(
+            f"configure_head must return an EncoderHead, got {type(head).__name__}; return a "
+            "head from quaterion_models.heads built with the input_embedding_size it is given"
+        )
+    head_size = getattr(head, "input_embedding_size", None)
+    if head_size is not None and head_size != encoders_size:
+        raise ValueError(
+            f"configure_head returned a head with input_embedding_size={head_size}, but the "
+            f"encoders output {encoders_size} values per object; pass input_embedding_size to "
+            "the head"
+        )
+
+
 class TrainableModel(pl.LightningModule, CacheMixin):
     """Base class of models to train: subclass it and implement the ``configure_*`` hooks.
 
@@ -30,22 +60,33 @@ class TrainableModel(pl.LightningModule, CacheMixin):
     before calling ``super().__init__()``. ``configure_optimizers`` is Lightning's.
 
     Each step encodes the batch, computes the loss (plus the XBM term when configured) and logs
-    ``<stage>_loss`` and ``<metric name>_<stage>`` (stages: train, validation, test).
+    ``<stage>_loss`` and ``<metric name>_<stage>`` (stages: train, validation, test). A NaN or
+    infinite loss raises ValueError naming the stage, the batch and the part that produced it
+    (the cost is one scalar ``isfinite`` check per step).
     """
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         encoders = self.configure_encoders()
+        _check_encoders(encoders)
         self.cache_config: CacheConfig = self.configure_caches() or CacheConfig(
             cache_type=CacheType.NONE
         )
-        head = self.configure_head(SimilarityModel.get_encoders_output_size(encoders))
+        encoders_size = SimilarityModel.get_encoders_output_size(encoders)
+        head = self.configure_head(encoders_size)
+        _check_head(head, encoders_size)
         metrics = self.configure_metrics()
         self.attached_metrics: list[AttachedMetric] = (
             [metrics] if isinstance(metrics, AttachedMetric) else list(metrics or [])
         )
         self._model = SimilarityModel(encoders=encoders, head=head)
         self._loss = self.configure_loss()
+        if not isinstance(self._loss, SimilarityLoss):
+            raise TypeError(
+                f"configure_loss must return a SimilarityLoss, got {type(self._loss).__name__}; "
+                "return a loss from quaterion.loss, e.g. TripletLoss() (a GroupLoss) for group "
+                "loaders or ContrastiveLoss() (a PairwiseLoss) for pair loaders"
+            )
         self._xbm_config = self.configure_xbm()
         self._xbm = (
             None
@@ -118,6 +159,8 @@ class TrainableModel(pl.LightningModule, CacheMixin):
         loss = self._loss(embeddings=embeddings, **targets)
         if self._xbm is not None and stage is TrainStage.TRAIN:
             loss = loss + self._xbm(embeddings, targets["groups"], self.global_step)
+        if not torch.isfinite(loss):  # one scalar check per step; the message is built after
+            raise ValueError(self._non_finite_message(features, embeddings, batch_idx, stage))
         batch_size = embeddings.shape[0]
         # epoch-level values of validation / test are averaged over processes under DDP
         sync_dist = stage is not TrainStage.TRAIN
@@ -135,6 +178,28 @@ class TrainableModel(pl.LightningModule, CacheMixin):
             embeddings=embeddings, targets=targets, batch_idx=batch_idx, stage=stage, **kwargs
         )
         return loss
+
+    def _non_finite_message(
+        self, features: Any, embeddings: Tensor, batch_idx: int, stage: TrainStage
+    ) -> str:
+        """Say where a NaN / infinite loss of a step comes from (error path only)."""
+        where = f"in {stage.value} batch {batch_idx}"
+        if torch.isfinite(embeddings).all():
+            return (
+                f"The loss is NaN or infinite {where} although the embeddings are finite; "
+                "check the loss settings and the batch's targets (scores, groups)"
+            )
+        kind = "NaN" if torch.isnan(embeddings).any() else "infinite"
+        culprit = "the head"
+        with torch.no_grad():
+            for key, encoder in self._model.encoders.items():
+                if not torch.isfinite(encoder(features["data"][key])).all():
+                    culprit = f"encoder {key!r} ({type(encoder).__name__})"
+                    break
+        return (
+            f"{kind} embeddings {where}, produced by {culprit}; check its inputs and weights "
+            "(a too high learning rate can make weights diverge)"
+        )
 
     # ---- outside the loop ----
 

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from quaterion_models.encoders.encoder import Encoder
 from quaterion_models.types import CollateFnType
-from quaterion_models.utils.classes import restore_class, save_class_import
+from quaterion_models.utils.classes import check_plain_key, restore_subclass, save_class_import
 from quaterion_models.utils.files import read_json, write_json_atomic
 
 
@@ -114,9 +114,15 @@ class SwitchEncoder(Encoder):
 
     @classmethod
     def load(cls, input_path: str) -> Encoder:
-        config = read_json(os.path.join(input_path, "config.json"), "SwitchEncoder config")
+        config_path = os.path.join(input_path, "config.json")
+        config = read_json(config_path, "SwitchEncoder config")
+        source = f"SwitchEncoder config {config_path}"
+        classes = {
+            check_plain_key(key, source): restore_subclass(record, Encoder, source)
+            for key, record in config["encoders"].items()
+        }  # all checked before any option's `load` runs
         options = {
-            key: restore_class(class_record).load(os.path.join(input_path, key))
-            for key, class_record in config["encoders"].items()
+            key: option_class.load(os.path.join(input_path, key))
+            for key, option_class in classes.items()
         }
         return cls(options=options)

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from quaterion_models.encoders.switch_encoder import inverse_permutation
 from quaterion_models.heads.encoder_head import EncoderHead
-from quaterion_models.utils.classes import restore_class, save_class_import
+from quaterion_models.utils.classes import check_plain_key, restore_subclass, save_class_import
 
 
 class SwitchHead(EncoderHead):
@@ -77,8 +77,13 @@ class SwitchHead(EncoderHead):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SwitchHead:
-        options = {
-            key: restore_class(record["class"]).from_config(record["config"])
+        source = "SwitchHead config"
+        classes = {
+            check_plain_key(key, source): restore_subclass(record["class"], EncoderHead, source)
             for key, record in config["heads"].items()
+        }  # all checked before any option's `from_config` runs
+        options = {
+            key: head_class.from_config(config["heads"][key]["config"])
+            for key, head_class in classes.items()
         }
         return cls(options=options, input_embedding_size=config["input_embedding_size"])

@@ -1,4 +1,10 @@
-"""Record a class as an import path and import it back (used in servable configs)."""
+"""Record a class as an import path and import it back (used in servable configs).
+
+Loading a servable imports the module a config names (as `import` would) and nothing else:
+`restore_subclass` refuses anything that is not a subclass of the expected base class before
+any of its methods runs, and `check_plain_key` keeps config keys from escaping the servable
+directory.
+"""
 
 from __future__ import annotations
 
@@ -43,3 +49,33 @@ def restore_class(data: dict[str, str]) -> type:
                 "since the model was saved?"
             ) from exc
     return target
+
+
+def restore_subclass(data: dict[str, str], base: type, source: str) -> type:
+    """`restore_class(data)`, refused with a TypeError unless it is a subclass of `base`.
+
+    `source` names the config the record comes from, for the error message.
+    """
+    target = restore_class(data)
+    if not (isinstance(target, type) and issubclass(target, base)):
+        raise TypeError(
+            f"{source} names {data['module']}.{data['class']} ({type(target).__name__}), which "
+            f"is not a subclass of {base.__name__}; only {base.__name__} subclasses can be "
+            "loaded from a config"
+        )
+    return target
+
+
+def check_plain_key(key: Any, source: str) -> str:
+    """`key` if it is a plain name (a non-empty str, no path separators, not '.' or '..')."""
+    if (
+        not isinstance(key, str)
+        or key in ("", ".")
+        or ".." in key
+        or any(char in key for char in "/\\\0")
+    ):
+        raise ValueError(
+            f"{source} has the invalid key {key!r}: keys must be plain names without '/', "
+            "'\\' or '..'; the config was edited or not written by Quaterion"
+        )
+    return key

@@ -238,3 +238,28 @@ def test_switch_encoder_with_switch_head_end_to_end(tmp_path):
     model.save(tmp_path / "m")
     loaded = SimilarityModel.load(tmp_path / "m")
     torch.testing.assert_close(loaded.encode(WORDS, to_numpy=False), result)
+
+
+def test_encode_of_records_an_encoder_cannot_collate_names_the_encoder_and_type():
+    model = SimilarityModel({"text": ConstantEncoder(), "vector": LinearEncoder()}, EmptyHead(7))
+    with pytest.raises(TypeError, match=r"Encoder 'vector' \(LinearEncoder\) .*type str") as error:
+        model.encode(["a", "b"])
+    assert isinstance(error.value.__cause__, TypeError)  # torch.stack's own message is kept
+
+
+def test_switch_configs_naming_foreign_classes_or_path_keys_are_refused(tmp_path):
+    switch_model().save(tmp_path / "switch")
+    config_path = tmp_path / "switch" / "encoders" / "default" / "config.json"
+    config = read_json(config_path, "switch config")
+    foreign = {"a": {"module": "torch.nn", "class": "Linear"}, "b": config["encoders"]["b"]}
+    write_json_atomic(config_path, {"encoders": foreign})
+    with pytest.raises(TypeError, match=r"SwitchEncoder config .*torch\.nn\.Linear.*of Encoder"):
+        WordSwitchEncoder.load(str(config_path.parent))
+    write_json_atomic(config_path, {"encoders": {"../a": config["encoders"]["a"]}})
+    with pytest.raises(ValueError, match=r"invalid key '\.\./a'"):
+        WordSwitchEncoder.load(str(config_path.parent))
+
+    head_config = SwitchHead({"a": EmptyHead(3)}, input_embedding_size=3).get_config_dict()
+    head_config["heads"]["a"]["class"] = {"module": "torch.nn", "class": "Linear"}
+    with pytest.raises(TypeError, match=r"SwitchHead config .*torch\.nn\.Linear.*EncoderHead"):
+        SwitchHead.from_config(head_config)

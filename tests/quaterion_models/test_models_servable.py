@@ -170,3 +170,63 @@ def test_corrupted_configs_are_named(saved):
     (path / "config.json").write_text('{"something": "else"}')
     with pytest.raises(CorruptFileError, match="lacks the 'head' or 'encoders'"):
         SimilarityModel.load(path)
+
+
+def _edit_config(path, **changes):
+    config = json.loads((path / "config.json").read_text())
+    config.pop("files", None)  # an edited config carries no checksums
+    config.update(changes)
+    (path / "config.json").write_text(json.dumps(config))
+
+
+def test_config_naming_a_class_that_is_not_an_encoder_or_head_is_refused(saved):
+    path, _ = saved
+    _edit_config(path, encoders=[{"key": "default", "module": "torch.nn", "class": "Linear"}])
+    with pytest.raises(TypeError, match=r"config\.json names torch\.nn\.Linear .*of Encoder"):
+        SimilarityModel.load(path)
+    _edit_config(path, head={"module": "collections", "class": "Counter"})
+    with pytest.raises(TypeError, match=r"collections\.Counter \(type\).*of EncoderHead"):
+        SimilarityModel.load(path)
+
+
+class RecordingEncoder(FixedEncoder):
+    """Remembers the directories it was loaded from."""
+
+    loaded_from: list[str] = []
+
+    @classmethod
+    def load(cls, input_path):
+        cls.loaded_from.append(input_path)
+        return cls()
+
+
+@pytest.mark.parametrize("key", ["../outside", "a/b", "", None])
+def test_encoder_keys_must_be_plain_names_before_anything_loads(saved, key):
+    path, _ = saved
+    record = {"key": key, "module": __name__, "class": "RecordingEncoder"}
+    _edit_config(path, encoders=[record])
+    RecordingEncoder.loaded_from.clear()
+    with pytest.raises(ValueError, match="invalid key"):
+        SimilarityModel.load(path)
+    assert RecordingEncoder.loaded_from == []
+
+
+class Planted:
+    """Unpickling this creates the file `marker`."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_servable_without_manifest_loads_and_never_unpickles(saved, tmp_path):
+    path, expected = saved
+    _edit_config(path)
+    torch.testing.assert_close(SimilarityModel.load(path).encode(RECORDS, to_numpy=False), expected)
+    marker = tmp_path / "code-ran"
+    torch.save({"x": Planted(str(marker))}, path / "head" / "weights.safetensors")
+    with pytest.raises(CorruptFileError, match="weights.safetensors"):
+        SimilarityModel.load(path)
+    assert not marker.exists()

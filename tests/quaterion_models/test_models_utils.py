@@ -5,9 +5,11 @@ from collections import Counter, namedtuple
 
 import pytest
 import torch
+from torch import nn
 
 from quaterion_models.modules import ActivationFromFnName
 from quaterion_models.utils import merge_meta, move_to_device, restore_class, save_class_import
+from quaterion_models.utils.classes import check_plain_key, restore_subclass
 from quaterion_models.utils.progress import track
 
 
@@ -68,3 +70,26 @@ def test_track_yields_everything_enabled_disabled_and_nested(monkeypatch, capsys
     monkeypatch.setenv("QUATERION_PROGRESS", "0")
     assert list(track(range(4))) == [0, 1, 2, 3]
     assert capsys.readouterr().out == ""
+
+
+def test_restore_subclass_refuses_other_classes_naming_source_class_and_base():
+    record = {"module": "torch.nn", "class": "Linear"}
+    assert restore_subclass(record, nn.Module, "cfg.json") is nn.Linear
+    with pytest.raises(TypeError, match=r"cfg\.json names torch\.nn\.Linear .*subclass of Counter"):
+        restore_subclass(record, Counter, "cfg.json")
+    with pytest.raises(TypeError, match=r"os\.system \(builtin_function_or_method\)"):
+        restore_subclass({"module": "os", "class": "system"}, nn.Module, "cfg.json")
+
+
+@pytest.mark.parametrize("key", ["", ".", "..", "../x", "a/b", "a\\b", "x..y", 3, None])
+def test_check_plain_key_refuses_path_like_keys(key):
+    with pytest.raises(ValueError, match="cfg.json has the invalid key"):
+        check_plain_key(key, "cfg.json")
+
+
+def test_check_plain_key_accepts_plain_names():
+    assert [check_plain_key(key, "cfg") for key in ["default", "text_1", "a.b"]] == [
+        "default",
+        "text_1",
+        "a.b",
+    ]

@@ -156,3 +156,33 @@ def test_lightning_sampler_injection_does_not_wrap_twice():
     assert rebuilt.collate_fn is sentinel_collate
     ids = [i for batch_ids, _, _ in rebuilt for i in batch_ids]
     assert ids == [1, 3, 5, 7, 9]  # rank 1 of 2 sees every other sample, ids intact
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("score", "yes", r"a number as each score .*got str 'yes' as `score` of batch item 1"),
+        ("score", None, r"a number as each score .*got NoneType None as `score` of batch item 1"),
+        ("score", [1.0, 0.0], r"a number as each score .*got list .* batch item 1"),
+        ("subgroup", 1.5, r"an integer as each subgroup .*got float 1.5 as `subgroup` of batch"),
+        ("subgroup", "b", r"an integer as each subgroup .*got str 'b'"),
+    ],
+)
+def test_non_numeric_pair_labels_name_the_sample_and_field(field, value, message):
+    good = SimilarityPairSample("a", "b", score=1.0, subgroup=0)
+    bad = SimilarityPairSample("c", "d", **{"score": 0.0, "subgroup": 1, field: value})
+    with pytest.raises(TypeError, match=message):
+        PairsSimilarityDataLoader.collate_labels([good, bad])
+
+
+def test_numpy_bool_and_tensor_pair_labels_are_accepted():
+    import numpy as np
+
+    samples = [
+        SimilarityPairSample("a", "b", score=True, subgroup=np.int64(2)),
+        SimilarityPairSample("c", "d", score=np.float32(0.5), subgroup=torch.tensor(1)),
+    ]
+    targets = PairsSimilarityDataLoader.collate_labels(samples)
+    assert targets["labels"].tolist() == [1.0, 0.5]
+    assert targets["subgroups"].tolist() == [2.0, 1.0, 2.0, 1.0]
+    assert targets["labels"].dtype == targets["subgroups"].dtype == torch.float32

@@ -21,7 +21,7 @@ from quaterion.train.cache import CacheConfig, CacheType
 from quaterion.train.xbm import XbmConfig
 from quaterion_models import SimilarityModel
 from quaterion_models.encoders import Encoder
-from quaterion_models.heads import EmptyHead, SkipConnectionHead
+from quaterion_models.heads import EmptyHead, SequentialHead, SkipConnectionHead
 
 
 class YourAwesomeEncoder(Encoder):
@@ -211,3 +211,98 @@ def test_xbm_with_unsupported_loss_fails_at_init(head_model, loss_factory, messa
 def test_xbm_accepts_group_losses_implementing_it(head_model):
     model = head_model(4, partial(TripletLoss, mining="hard"), xbm=XbmConfig(buffer_size=10))
     assert model._xbm is not None and model._xbm.buffer.get()[0].shape == (0, 8)
+
+
+class HookedExample(ExampleModel):
+    """ExampleModel whose hooks return what a test's factories build (None: the default)."""
+
+    def __init__(self, encoders=None, head=None, loss=None):
+        self.factories = {"encoders": encoders, "head": head, "loss": loss}
+        super().__init__(lr=0.01)
+
+    def configure_encoders(self):
+        make = self.factories["encoders"]
+        return make() if make else super().configure_encoders()
+
+    def configure_head(self, input_embedding_size):
+        make = self.factories["head"]
+        return make(input_embedding_size) if make else super().configure_head(input_embedding_size)
+
+    def configure_loss(self):
+        make = self.factories["loss"]
+        return make() if make else super().configure_loss()
+
+
+@pytest.mark.parametrize(
+    "hooks, error, message",
+    [
+        ({"encoders": lambda: None}, TypeError, "configure_encoders must return .* got NoneType"),
+        (
+            {"encoders": lambda: {"a": YourAwesomeEncoder(), "b": torch.nn.Linear(2, 2)}},
+            TypeError,
+            "configure_encoders .* a dict holding Linear; subclass .*Encoder",
+        ),
+        ({"head": lambda size: None}, TypeError, "configure_head must return an EncoderHead"),
+        (
+            {"head": lambda size: EmptyHead(size + 1)},
+            ValueError,
+            "input_embedding_size=5, but the encoders output 4 .* pass input_embedding_size",
+        ),
+        ({"loss": torch.nn.MSELoss}, TypeError, "configure_loss must return a SimilarityLoss, got"),
+    ],
+)
+def test_wrong_hook_results_are_refused_at_init(hooks, error, message):
+    with pytest.raises(error, match=message):
+        HookedExample(**hooks)
+
+
+def test_heads_without_an_input_size_are_accepted():
+    head = SequentialHead(torch.nn.Linear(4, 3), output_size=3)
+    assert HookedExample(head=lambda size: head).model.head is head
+
+
+class NanEncoder(YourAwesomeEncoder):
+    def forward(self, batch):
+        return torch.full((len(batch), 4), float("nan"))
+
+
+class InfHead(EmptyHead):
+    def transform(self, input_vectors):
+        return torch.full_like(input_vectors, float("inf"))
+
+
+class NanLoss(GroupLoss):
+    def forward(self, embeddings, groups):
+        return embeddings.sum() * float("nan")
+
+
+def _first_batch(model, loader_cls=PairsSimilarityDataLoader, samples=None):
+    loader = loader_cls(samples or random_pairs(8), batch_size=4)
+    model.setup_dataloader(loader)
+    return next(iter(loader))
+
+
+@pytest.mark.parametrize(
+    "hooks, step, message",
+    [
+        (
+            {"encoders": NanEncoder},
+            "training_step",
+            r"NaN embeddings in train batch 3, .*"
+            r"encoder 'default' \(NanEncoder\)",
+        ),
+        ({"head": InfHead}, "validation_step", "infinite embeddings in validation batch 3, .*head"),
+    ],
+)
+def test_non_finite_embeddings_name_stage_batch_and_culprit(hooks, step, message):
+    model = HookedExample(**hooks)
+    with pytest.raises(ValueError, match=message):
+        getattr(model, step)(_first_batch(model), 3)
+
+
+def test_non_finite_loss_of_finite_embeddings_blames_the_loss(clusters, to_group_samples):
+    vectors, labels = clusters(per_class=2)
+    model = HookedExample(loss=NanLoss)
+    batch = _first_batch(model, GroupSimilarityDataLoader, to_group_samples(vectors[:, :6], labels))
+    with pytest.raises(ValueError, match="loss is NaN or infinite in test batch 0 .*finite"):
+        model.test_step(batch, 0)
