@@ -1,0 +1,155 @@
+"""Training and held-out samples for the CLI, from a config's `data` section or a data file."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from quaterion.cli.config import ConfigError, DataConfig
+
+#: lexical categories of `wordnet-lexical` when the config names none
+DEFAULT_CATEGORIES = (
+    "noun.act",
+    "noun.animal",
+    "noun.artifact",
+    "noun.attribute",
+    "noun.cognition",
+    "noun.communication",
+    "noun.feeling",
+    "noun.food",
+    "noun.person",
+    "noun.plant",
+    "noun.state",
+    "noun.substance",
+)
+#: sample count of the WordNet / Fashion-MNIST kinds when the config gives no `limit`
+DEFAULT_LIMIT = 2000
+CONFIG_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
+
+
+@dataclass
+class Task:
+    """Samples to train on and to evaluate on, with their kind ("groups" or "pairs")."""
+
+    kind: str
+    train: list[Any]
+    held_out: list[Any]
+    num_groups: int = 0  # distinct groups (0 for pairs), for class-based losses
+
+
+def _wordnet_lexical(config: DataConfig, limit: int) -> list[Any]:
+    from quaterion.data import LEXNAMES, definition_groups, load_wordnet, subsample
+    from quaterion.dataset import SimilarityGroupSample
+
+    categories = list(config.categories or DEFAULT_CATEGORIES)
+    unknown = [name for name in categories if not name.startswith("noun.") or name not in LEXNAMES]
+    if unknown:
+        nouns = [name for name in LEXNAMES if name.startswith("noun.")]
+        raise ConfigError(
+            f"config field 'data.categories' has unknown noun categories {unknown}; valid: "
+            f"{', '.join(nouns)}"
+        )
+    index = {LEXNAMES.index(name): position for position, name in enumerate(categories)}
+    samples = [
+        SimilarityGroupSample(obj=sample.obj, group=index[sample.group])
+        for sample in definition_groups(load_wordnet(("noun",)))
+        if sample.group in index
+    ]
+    return subsample(samples, limit, config.seed)
+
+
+def _whole_groups(samples: list[Any], limit: int, seed: int) -> list[Any]:
+    """Samples of randomly chosen groups, whole, until about `limit` samples are kept."""
+    members: dict[int, list[Any]] = {}
+    for sample in samples:
+        members.setdefault(sample.group, []).append(sample)
+    order = sorted(members)
+    random.Random(seed).shuffle(order)
+    kept: list[Any] = []
+    for group in order:
+        if len(kept) >= limit:
+            break
+        kept.extend(members[group])
+    return kept
+
+
+def _samples(config: DataConfig, kind: str) -> list[Any]:
+    """All samples a data config describes (before the held-out split)."""
+    from quaterion.data import (
+        fashion_mnist_groups,
+        load_wordnet,
+        read_group_samples,
+        read_pair_samples,
+        subsample,
+        synonym_groups,
+        word_definition_pairs,
+    )
+
+    limit = config.limit if config.limit is not None else DEFAULT_LIMIT
+    if config.kind == "wordnet-lexical":
+        return _wordnet_lexical(config, limit)
+    if config.kind == "wordnet-synonyms":
+        return _whole_groups(synonym_groups(load_wordnet(("noun",))), limit, config.seed)
+    if config.kind == "wordnet-definitions":
+        return subsample(word_definition_pairs(load_wordnet(("noun",))), limit, config.seed)
+    if config.kind == "fashion-mnist":
+        return fashion_mnist_groups("train", limit=limit)
+    read = read_group_samples if kind == "groups" else read_pair_samples
+    samples = read(config.path)
+    return samples if config.limit is None else subsample(samples, config.limit, config.seed)
+
+
+def data_kind(config: DataConfig) -> str | None:
+    """ "groups" or "pairs" for built-in kinds; None for files (their loss decides)."""
+    if config.kind == "wordnet-definitions":
+        return "pairs"
+    return None if config.kind in ("csv", "jsonl") else "groups"
+
+
+def load_task(config: DataConfig, kind: str) -> Task:
+    """Samples of `config` as `kind`, split into train and held-out parts (seeded).
+
+    Synonym groups are split by group (held-out words belong to unseen synsets); every other
+    kind is split by sample.
+    """
+    from quaterion.data import train_held_out_split
+
+    provided = data_kind(config)
+    if provided is not None and provided != kind:
+        raise ConfigError(
+            f"data.kind {config.kind!r} gives {provided}, but the loss trains on {kind}; "
+            f"choose a loss for {provided} (see `quaterion fit --help`)"
+        )
+    samples = _samples(config, kind)
+    if len(samples) < 4:
+        raise ConfigError(f"data section gives {len(samples)} samples; at least 4 are needed")
+    by_group = (lambda sample: sample.group) if config.kind == "wordnet-synonyms" else None
+    train, held_out = train_held_out_split(samples, config.val_fraction, config.seed, by_group)
+    groups = {sample.group for sample in samples} if kind == "groups" else set()
+    return Task(kind, train, held_out, num_groups=max(groups, default=-1) + 1)
+
+
+def load_evaluation_samples(spec: str) -> tuple[str, list[Any]]:
+    """(kind, samples) named on the command line: a config file (its held-out split) or a
+    CSV/TSV/JSONL file of groups (`obj, group`) or pairs (`obj_a, obj_b, score`)."""
+    from quaterion.cli.components import loss_kind
+    from quaterion.cli.config import load_config
+    from quaterion.data import DataFileError, read_group_samples, read_pair_samples
+
+    path = Path(spec)
+    if path.suffix.lower() in CONFIG_SUFFIXES:
+        config = load_config(path)
+        kind = loss_kind(config.loss.name)
+        return kind, load_task(config.data, kind).held_out
+    try:
+        return "groups", read_group_samples(path)
+    except DataFileError as group_error:
+        try:
+            return "pairs", read_pair_samples(path)
+        except DataFileError as pair_error:
+            raise ValueError(
+                f"{path} holds neither groups ({group_error.problem}) nor pairs "
+                f"({pair_error.problem})"
+            ) from pair_error

@@ -1,0 +1,101 @@
+"""`quaterion index` and `quaterion search`: a servable's embeddings in Qdrant.
+
+A store is either a directory (embedded Qdrant Edge, nothing to run) or the URL of a Qdrant
+server (`http://...`, through qdrant-client); both sit behind `quaterion.serving.VectorStore`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+DEFAULT_COLLECTION = "quaterion"
+
+
+def _open_store(location: str, dim: int, collection: str, create: bool) -> Any:
+    """A Qdrant Edge store in directory `location`, or a server collection when it is a URL."""
+    from quaterion.serving import QdrantClientStore, QdrantEdgeStore
+
+    if location.startswith(("http://", "https://")):
+        return QdrantClientStore(collection, dim=dim, distance="cosine", url=location)
+    if not create and not Path(location).is_dir():
+        raise FileNotFoundError(
+            f"No vector store at {location}; create one with `quaterion index SERVABLE DATA "
+            f"--store {location}`"
+        )
+    return QdrantEdgeStore(location, dim=dim, distance="cosine")
+
+
+def _payload(obj: Any, label: int | float) -> dict[str, Any]:
+    """What a point carries: the text (when the object is one) and its group or score."""
+    payload: dict[str, Any] = {"label": label}
+    if isinstance(obj, str):
+        payload["text"] = obj
+    return payload
+
+
+def add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `quaterion index`."""
+    parser.add_argument("servable", help="directory written by `quaterion fit` / save_servable")
+    parser.add_argument(
+        "data",
+        help="a CSV/TSV/JSONL file of groups (obj, group) or pairs (obj_a, obj_b, score; the "
+        "obj_b column is indexed), or a fit config (its held-out split)",
+    )
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--store", help="directory of an embedded Qdrant Edge store")
+    where.add_argument("--url", help="URL of a Qdrant server, e.g. http://localhost:6333")
+    parser.add_argument("--collection", default=DEFAULT_COLLECTION, help="server collection")
+    parser.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
+
+
+def run_index(args: argparse.Namespace) -> int:
+    """Encode the data with the servable and upsert it as points 0..N-1."""
+    from quaterion.cli.data_sources import load_evaluation_samples
+    from quaterion.serving import index_embeddings
+    from quaterion_models import SimilarityModel
+
+    kind, samples = load_evaluation_samples(args.data)
+    if kind == "groups":
+        objects, labels = [s.obj for s in samples], [s.group for s in samples]
+    else:
+        objects, labels = [s.obj_b for s in samples], [s.score for s in samples]
+    model = SimilarityModel.load(args.servable)
+    embeddings = model.encode(
+        objects, batch_size=args.batch_size, to_numpy=False, show_progress=True
+    )
+    location = args.url or args.store
+    with _open_store(location, embeddings.shape[1], args.collection, create=True) as store:
+        payloads = [_payload(obj, label) for obj, label in zip(objects, labels, strict=True)]
+        index_embeddings(store, embeddings, payloads)
+        print(f"Indexed {len(objects)} objects into {location} ({store.count()} points stored)")
+    return 0
+
+
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `quaterion search`."""
+    parser.add_argument("store", help="store directory, or a Qdrant server URL (http://...)")
+    parser.add_argument("servable", help="the servable that indexed the store")
+    parser.add_argument("query", help="text to search for")
+    parser.add_argument("-k", type=int, default=5, help="neighbours to show (default 5)")
+    parser.add_argument("--collection", default=DEFAULT_COLLECTION, help="server collection")
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """Print the k nearest stored objects of the encoded query, best first."""
+    from quaterion_models import SimilarityModel
+
+    if args.k < 1:
+        raise ValueError(f"-k must be at least 1, got {args.k}")
+    model = SimilarityModel.load(args.servable)
+    query = model.encode([args.query], to_numpy=False)
+    with _open_store(args.store, query.shape[1], args.collection, create=False) as store:
+        result = store.search(query, k=args.k)
+    for rank, (point, score, payload) in enumerate(
+        zip(result.ids[0].tolist(), result.scores[0].tolist(), result.payloads[0], strict=False),
+        start=1,
+    ):
+        shown = payload.get("text", f"point {point}")
+        print(f"{rank:>3}. {score:.4f}  [{payload.get('label')}] {shown}")
+    return 0

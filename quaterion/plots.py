@@ -1,0 +1,81 @@
+"""The demo's figure: training curves and a 2-D projection of embeddings before and after.
+
+matplotlib is imported inside `save_demo_figure` (optional extra `quaterion[cli]`), with the
+non-interactive Agg backend, so this works without a display.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+
+def pca_2d(embeddings: Tensor) -> Tensor:
+    """Project `[N, D]` rows onto their two principal axes -> `[N, 2]` (sign fixed per axis)."""
+    centered = embeddings.double() - embeddings.double().mean(dim=0, keepdim=True)  # [N, D]
+    _, _, right = torch.linalg.svd(centered, full_matrices=False)  # right: [min(N, D), D]
+    axes = right[:2].T  # [D, 2]
+    # SVD axes are defined up to sign: make the largest-magnitude loading positive
+    signs = torch.sign(axes.gather(0, axes.abs().argmax(dim=0, keepdim=True)))  # [1, 2]
+    return (centered @ (axes * signs)).float()  # [N, 2]
+
+
+def save_demo_figure(
+    path: str | os.PathLike,
+    train_loss: Sequence[float],
+    validation_loss: Sequence[float],
+    before: Tensor,
+    after: Tensor,
+    groups: Sequence[int],
+    group_names: Sequence[str],
+) -> Path:
+    """Write a PNG with the loss curves and PCA plots of `before` / `after` embeddings.
+
+    `groups[i]` indexes `group_names` and colours point i. Written to a temporary name first,
+    then renamed, so a crash never leaves a truncated image.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure, (curves, left, right) = plt.subplots(1, 3, figsize=(18, 5.5))
+    epochs = range(1, len(train_loss) + 1)
+    curves.plot(epochs, train_loss, marker="o", label="train")
+    if validation_loss:
+        curves.plot(
+            range(1, len(validation_loss) + 1), validation_loss, marker="o", label="validation"
+        )
+    curves.set(title="Training curves", xlabel="epoch", ylabel="loss")
+    curves.legend()
+    colours = plt.get_cmap("tab20")
+    group_tensor = torch.as_tensor(list(groups))
+    for axis, embeddings, title in (
+        (left, before, "Held-out, frozen MiniLM (PCA)"),
+        (right, after, "Held-out, with trained head (PCA)"),
+    ):
+        points = pca_2d(torch.nn.functional.normalize(embeddings.float(), dim=1))
+        for index, name in enumerate(group_names):
+            mask = group_tensor == index
+            axis.scatter(
+                points[mask, 0],
+                points[mask, 1],
+                s=6,
+                alpha=0.7,
+                color=colours((2 * index) % 20 + (2 * index) // 20 % 2),
+                label=name,
+            )
+        axis.set(title=title, xticks=[], yticks=[])
+    right.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=3, fontsize=8)
+    figure.tight_layout()
+    temporary = target.with_name(f".{target.name}.tmp")
+    figure.savefig(temporary, dpi=110, format="png")
+    plt.close(figure)
+    os.replace(temporary, target)
+    return target

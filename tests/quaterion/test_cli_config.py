@@ -1,0 +1,117 @@
+"""The `quaterion fit` config schema: what loads, and errors that name the bad field."""
+
+import pytest
+
+from quaterion.cli import main
+from quaterion.cli.config import ConfigError, FitConfig, from_dict, load_config, validate
+
+VALID = {
+    "data": {"kind": "wordnet-lexical", "limit": 100},
+    "loss": {"name": "TripletLoss", "kwargs": {"margin": 0.3}},
+    "epochs": 3,
+    "lr": 1,  # an int is a valid float
+}
+
+
+def check(data):
+    return validate(from_dict(FitConfig, data))
+
+
+def test_a_valid_config_fills_defaults_and_converts_numbers():
+    config = check(VALID)
+    assert config.data.kind == "wordnet-lexical" and config.data.limit == 100
+    assert config.data.val_fraction == 0.2
+    assert config.head.name == "SkipConnectionHead" and config.encoder.name == "minilm"
+    assert config.loss.kwargs == {"margin": 0.3}
+    assert config.lr == 1.0 and isinstance(config.lr, float)
+
+
+def test_yaml_and_toml_files_give_the_same_config(tmp_path):
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text(
+        "data:\n  kind: csv\n  path: pairs.csv\nloss:\n  name: ContrastiveLoss\nepochs: 2\n"
+    )
+    toml_file = tmp_path / "c.toml"
+    toml_file.write_text(
+        'epochs = 2\n[data]\nkind = "csv"\npath = "pairs.csv"\n[loss]\nname = "ContrastiveLoss"\n'
+    )
+    assert load_config(yaml_file) == load_config(toml_file)
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        ({**VALID, "epoch": 3}, "'epoch'"),
+        ({**VALID, "data": {"kind": "csv", "path": "x.csv", "colour": 1}}, "'data.colour'"),
+        ({**VALID, "epochs": "five"}, "'epochs' must be int"),
+        ({**VALID, "epochs": True}, "'epochs' must be int"),
+        ({**VALID, "data": {"kind": "wordnet-lexical", "limit": 1.5}}, "'data.limit'"),
+        ({**VALID, "data": {"limit": 5}}, "missing config field 'data.kind'"),
+        ({**VALID, "data": {"kind": "csv"}}, "'data.path' is required"),
+        ({**VALID, "data": {"kind": "imagenet"}}, "'data.kind'"),
+        ({**VALID, "loss": {"name": "TripletLos"}}, "'loss.name'"),
+        ({**VALID, "head": {"name": "GatedHead", "kwargs": {"width": 3}}}, "'head.kwargs'"),
+        ({**VALID, "loss": {"name": "TripletLoss", "kwargs": []}}, "'loss.kwargs'"),
+        ({**VALID, "batch_size": 0}, "'batch_size' must be at least 1"),
+        ({**VALID, "encoder": {"name": "hf"}}, "'encoder.path' is required"),
+    ],
+)
+def test_a_bad_config_error_names_the_field(data, named):
+    with pytest.raises(ConfigError, match=named.replace("(", r"\(")):
+        check(data)
+
+
+def test_an_unknown_loss_lists_the_valid_names():
+    with pytest.raises(ConfigError) as error:
+        check({**VALID, "loss": {"name": "HingeLoss"}})
+    for valid in ("TripletLoss", "ContrastiveLoss", "MultipleNegativesRankingLoss"):
+        assert valid in str(error.value)
+
+
+def test_an_unknown_head_argument_lists_the_accepted_ones():
+    with pytest.raises(ConfigError) as error:
+        check({**VALID, "head": {"name": "SkipConnectionHead", "kwargs": {"layers": 2}}})
+    assert "['layers']" in str(error.value) and "n_layers" in str(error.value)
+
+
+def test_fit_command_reports_a_bad_config_on_stderr_with_exit_code_2(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("data:\n  kind: wordnet-lexical\nepochs: ten\n")
+    assert main(["fit", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "quaterion fit:" in err and "'epochs' must be int" in err
+
+
+def test_a_loss_that_does_not_fit_the_data_is_rejected_before_training(tmp_path, capsys):
+    config = tmp_path / "pairs.yaml"
+    config.write_text("data:\n  kind: wordnet-definitions\nloss:\n  name: TripletLoss\n")
+    assert main(["fit", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "gives pairs" in err and "trains on groups" in err
+
+
+def test_an_unreadable_config_file_is_named(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+    ini = tmp_path / "config.ini"
+    ini.write_text("[data]\n")
+    with pytest.raises(ConfigError, match="must end in"):
+        load_config(ini)
+
+
+def test_every_registered_head_and_loss_builds_with_derived_sizes():
+    import torch
+
+    from quaterion.cli.components import HEADS, LOSSES, build_head, build_loss, loss_kind
+    from quaterion.cli.config import ComponentConfig
+
+    kwargs = {"StackedProjectionHead": {"output_sizes": [4]}}
+    kwargs["SoftmaxEmbeddingsHead"] = {"output_groups": 2, "output_size_per_group": 3}
+    for name in HEADS:
+        head = build_head(ComponentConfig(name, kwargs.get(name, {})), input_embedding_size=8)
+        assert head(torch.randn(5, 8)).shape == (5, head.output_size)
+    for name in LOSSES:
+        loss = build_loss(ComponentConfig(name), embedding_size=8, num_groups=3)
+        assert loss_kind(name) == ("groups" if hasattr(loss, "xbm_loss") else "pairs")
