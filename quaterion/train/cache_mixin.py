@@ -31,11 +31,12 @@ from torch.utils.data import (
 )
 
 from quaterion.dataset.similarity_data_loader import SimilarityDataLoader
+from quaterion.dataset.train_collator import pre_collate_fn_of
 from quaterion.train.cache.builder import CacheBuilder
 from quaterion.train.cache.cache_config import CacheConfig, CacheType
 from quaterion.train.cache.cache_encoder import CacheEncoder
 from quaterion.train.cache.cache_train_collator import CacheTrainCollator
-from quaterion.train.cache.fill import FillSettings, SplitScan, pre_collate_fn_of
+from quaterion.train.cache.fill import FillSettings, SplitScan
 from quaterion.train.cache.full_cache_loader import EpochBatches, FullCacheLoader
 from quaterion.train.cache.in_memory_cache_encoder import InMemoryCacheEncoder
 from quaterion.train.cache.store import CacheStore
@@ -80,6 +81,8 @@ class CacheMixin:
         full = full and all(_indexable(loader) for loader in loaders.values())
         store = CacheStore(config.save_dir) if config.save_dir else None
         main_process = trainer is None or trainer.is_global_zero
+        if store is not None and main_process:
+            store.ensure_writable()
         settings = FillSettings(
             device=_device_of(trainer),
             batch_size=config.batch_size,
@@ -194,7 +197,7 @@ def _indexable(loader: SimilarityDataLoader) -> bool:
     loader_class = type(loader)
     return (
         not isinstance(loader.dataset, IterableDataset)
-        and pre_collate_fn_of(loader) == loader_class.pre_collate_fn
+        and pre_collate_fn_of(loader.collate_fn) == loader_class.pre_collate_fn
         and loader_class.index_targets.__func__ is not SimilarityDataLoader.index_targets.__func__
     )
 
@@ -250,7 +253,7 @@ def _collating_loader(
     collating = copy.copy(loader)
     collating._iterator = None  # persistent workers of the original hold the old collator
     collating.collate_fn = CacheTrainCollator(
-        pre_collate_fn=pre_collate_fn_of(loader),
+        pre_collate_fn=pre_collate_fn_of(loader.collate_fn),
         encoder_collates={name: encoder.get_collate_fn() for name, encoder in encoders.items()},
         meta_extractors={name: encoder.get_meta_extractor() for name, encoder in encoders.items()},
         row_offsets=offsets,

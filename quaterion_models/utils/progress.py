@@ -34,8 +34,11 @@ def track(
     if not (enabled and progress_enabled()):
         yield from iterable
         return
-    if total is None and hasattr(iterable, "__len__"):
-        total = len(iterable)  # type: ignore[arg-type]
+    if total is None:
+        try:
+            total = len(iterable)  # type: ignore[arg-type]
+        except TypeError:  # e.g. a DataLoader over an IterableDataset: length unknown
+            total = None
     progress = Progress(console=Console(stderr=True), transient=True)
     try:
         progress.start()

@@ -193,9 +193,6 @@ ROWS = [
         lambda c: lambda: c.fit(SimpleModel(cache=CacheConfig()), group_loader(_EmptyStream())),
         ValueError,
         ("no samples", "train", "at least one sample"),
-        gap="quaterion/train/cache/fill.py _run_scan: when num_samples == 0 after the pass, raise "
-        "ValueError('the <split> loader yielded no samples; pass a dataset with at least one "
-        "sample') (today an empty iterable dataset 'trains' on nothing without a word)",
     ),
     Bad(
         "string_group_labels",
@@ -274,9 +271,6 @@ ROWS = [
         ),
         ValueError,
         ("infinite", "batch 0", "encoder 'default'"),
-        gap="quaterion/train/cache/fill.py _run_scan (or InMemoryCacheEncoder.fill_cache): check "
-        "torch.isfinite on each filled batch and raise ValueError naming the encoder, split and "
-        "fill batch index, before anything is stored (today inf rows are cached and trained on)",
     ),
     # ---- cache configuration (CacheMixin.setup_cache, CacheConfig) ----
     Bad(
@@ -289,10 +283,6 @@ ROWS = [
         ),
         TypeError,
         ("key extractor", "unhashable", "list"),
-        gap="quaterion/train/cache/fill.py _key_rows (or ScanCollator.__call__): catch the "
-        "TypeError of an unhashable key and re-raise TypeError('key extractor of encoder "
-        "<name> returned an unhashable list; return a str, int or tuple') (today: bare "
-        "\"unhashable type: 'list'\")",
     ),
     Bad(
         "key_extractor_collides",
@@ -303,37 +293,28 @@ ROWS = [
         ),
         ValueError,
         ("key extractor", "same key", "different objects"),
-        gap="quaterion/train/cache/fill.py _key_rows: keep a digest of the first object seen per "
-        "key (fingerprint.sample_digest) and raise ValueError when a different object maps to "
-        "an existing key (today every object silently shares row 0)",
     ),
     Bad(
         "cache_save_dir_is_a_file",
         lambda c: (
-            lambda: c.fit(
-                SimpleModel(cache=CacheConfig(save_dir=str(c.file("taken", "x")))), group_loader()
+            lambda taken: (
+                lambda: c.fit(SimpleModel(cache=CacheConfig(save_dir=str(taken))), group_loader())
             )
-        ),
+        )(c.file("taken", "x")),
         NotADirectoryError,
         ("cacheconfig.save_dir", "is a file", "directory"),
-        gap="quaterion/train/cache_mixin.py setup_cache: before the fill, raise NotADirectoryError"
-        "('CacheConfig.save_dir <path> is a file; give a directory') when save_dir exists and is "
-        "not a directory (today: errno text after the whole fill ran)",
     ),
     Bad(
         "cache_save_dir_not_writable",
         lambda c: (
-            lambda: c.fit(
-                SimpleModel(cache=CacheConfig(save_dir=str(c.file("taken", "x") / "cache"))),
-                group_loader(),
+            lambda taken: (
+                lambda: c.fit(
+                    SimpleModel(cache=CacheConfig(save_dir=str(taken / "cache"))), group_loader()
+                )
             )
-        ),
+        )(c.file("taken", "x")),
         NotADirectoryError,
         ("cacheconfig.save_dir", "cannot be created", "writable"),
-        gap="quaterion/train/cache_mixin.py setup_cache: before the fill, create save_dir "
-        "(mkdir parents) and check os.access(W_OK), raising an OSError subclass naming "
-        "CacheConfig.save_dir and 'not writable / cannot be created' (today: errno text after "
-        "the fill)",
     ),
     pytest.param(
         Bad(
@@ -385,10 +366,6 @@ ROWS = [
         lambda c: lambda: c.fit(SimpleModel(cache=CacheConfig(batch_size=0)), group_loader()),
         ValueError,
         ("cacheconfig.batch_size", "at least 1", "0"),
-        gap="quaterion/train/cache/cache_config.py CacheConfig.__post_init__ (or setup_cache): "
-        "reject batch_size < 1 (None = the loader's) with ValueError naming CacheConfig."
-        "batch_size (today 0 silently means 'the loader's', and -3 gets torch's message that "
-        "does not say which batch_size)",
     ),
     Bad(
         "loader_batch_size_zero",

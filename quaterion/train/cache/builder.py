@@ -37,15 +37,15 @@ class CacheBuilder:
         self.settings = settings
         self.store = store
         self.write = write and store is not None
+        # encoder fingerprints matter only for a store: no weights are hashed without one
         self.fingerprints = {
-            name: encoder_fingerprint(encoder.wrapped_encoder)
-            + (
-                f"|key:{callable_fingerprint(key_extractors[name])}"
-                if name in key_extractors
-                else ""
-            )
-            for name, encoder in encoders.items()
+            name: self._fingerprint(name) for name in (encoders if store is not None else ())
         }
+
+    def _fingerprint(self, name: str) -> str:
+        key_extractor = self.key_extractors.get(name)
+        keys = "" if key_extractor is None else f"|key:{callable_fingerprint(key_extractor)}"
+        return encoder_fingerprint(self.encoders[name].wrapped_encoder) + keys
 
     def build(
         self, split: str, loader: SimilarityDataLoader, offsets: dict[str, int], full: bool

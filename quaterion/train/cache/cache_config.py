@@ -38,3 +38,15 @@ class CacheConfig:
     num_workers: int | None = None
     # Directory that persists the cache between runs (reused only when fingerprints match).
     save_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(
+                f"CacheConfig.batch_size must be at least 1 (or None for the loader's batch "
+                f"size), got {self.batch_size}"
+            )
+        if self.num_workers is not None and self.num_workers < 0:
+            raise ValueError(
+                f"CacheConfig.num_workers must be 0 or more (or None for the loader's), got "
+                f"{self.num_workers}"
+            )

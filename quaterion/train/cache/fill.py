@@ -22,17 +22,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 from quaterion.dataset.similarity_data_loader import SimilarityDataLoader
-from quaterion.dataset.train_collator import TrainCollator
+from quaterion.dataset.train_collator import pre_collate_fn_of
 from quaterion.train.cache.fingerprint import DIGEST_SIZE, dataclass_field_names, sample_digest
 from quaterion.train.cache.in_memory_cache_encoder import InMemoryCacheEncoder
 from quaterion_models.types import CollateFnType, MetaExtractorFnType
 from quaterion_models.utils.progress import track
-
-
-def pre_collate_fn_of(loader: DataLoader) -> Callable:
-    """The loader's own `(index, sample)` batch -> `(ids, objects, targets)` function."""
-    collate = loader.collate_fn
-    return collate.pre_collate_fn if isinstance(collate, TrainCollator) else collate
 
 
 def label_view(sample: Any) -> Any:
@@ -56,9 +50,11 @@ def label_view(sample: Any) -> Any:
 
 
 def _is_scalar(value: Any) -> bool:
-    if isinstance(value, (str, bytes, numbers.Number)) or value is None:
+    if isinstance(value, torch.Tensor):  # first: an ABC check on a tensor costs microseconds
+        return value.dim() == 0
+    if value is None or isinstance(value, (int, float, str, bytes)):
         return True
-    return isinstance(value, torch.Tensor) and value.dim() == 0
+    return isinstance(value, numbers.Number)  # numpy scalars and other registered numbers
 
 
 class ScanBatch(NamedTuple):
@@ -69,6 +65,7 @@ class ScanBatch(NamedTuple):
     digests: bytes  # DIGEST_SIZE bytes per sample, in order (empty: data not fingerprinted)
     labels: list[Any] | None  # label views of the samples
     keys: dict[str, list[Hashable]]  # encoder -> cache key per object (custom keys only)
+    object_digests: list[bytes] | None  # per object, with custom keys (to catch key clashes)
     meta: dict[str, list[dict]] | None  # encoder -> meta per object
     features: dict[str, Any]  # encoder -> collated objects (encoders being filled)
 
@@ -93,6 +90,7 @@ class ScanCollator:
             digests=b"".join(map(sample_digest, samples)) if self.fingerprint else b"",
             labels=[label_view(sample) for sample in samples] if self.keep_labels else None,
             keys={name: [key(obj) for obj in objects] for name, key in self.key_extractors.items()},
+            object_digests=list(map(sample_digest, objects)) if self.key_extractors else None,
             meta=None
             if self.meta_extractors is None
             else {name: extract(objects) for name, extract in self.meta_extractors.items()},
@@ -138,7 +136,7 @@ def scan_split(
     if workers is None or isinstance(loader.dataset, IterableDataset):
         workers = loader.num_workers  # iterable data: object ids depend on the worker count
     collator = ScanCollator(
-        pre_collate_fn=pre_collate_fn_of(loader),
+        pre_collate_fn=pre_collate_fn_of(loader.collate_fn),
         encoder_collates={
             name: encoders[name].wrapped_encoder.get_collate_fn() for name in sorted(fill)
         },
@@ -193,12 +191,13 @@ def _run_scan(
     settings: FillSettings,
 ) -> SplitScan:
     digest = hashlib.blake2b(digest_size=DIGEST_SIZE)
-    key_rows: dict[str, dict[Hashable, int]] = {name: {} for name in key_extractors}
+    key_rows = {name: KeyRows(name) for name in key_extractors}
     num_rows = dict.fromkeys(encoders, 0)
     num_samples = 0
     size_hint = 0  # rows this split will need, estimated from the first batch
     labels: list[Any] = []
     meta_chunks: list[tuple[Tensor, dict[str, list[dict]]]] = []
+    finite: dict[str, list[Tensor]] = {name: [] for name in fill}  # per batch, checked at the end
     batches = track(
         scan_loader,
         total=_length(scan_loader),
@@ -215,26 +214,44 @@ def _run_scan(
             size_hint = math.ceil(len(loader.dataset) * len(batch.ids) / max(batch.num_samples, 1))
         num_samples += batch.num_samples
         for name, encoder in encoders.items():
-            local = (
-                batch.ids if name not in key_rows else _key_rows(key_rows[name], batch.keys[name])
-            )
+            if name in key_rows:
+                local = key_rows[name].rows_of(batch.keys[name], batch.object_digests)
+            else:
+                local = batch.ids
             if len(local):
                 num_rows[name] = max(num_rows[name], int(local.max()) + 1)
             if name in fill:
-                encoder.fill_cache(
+                embeddings = encoder.fill_cache(
                     local + offsets[name],
                     batch.features[name],
                     settings.device,
                     capacity_hint=offsets[name] + size_hint,
                 )
+                finite[name].append(torch.isfinite(embeddings).all())
+    if num_samples == 0:
+        raise ValueError(
+            f"The {split} loader yielded no samples; pass a dataset with at least one sample"
+        )
+    _check_finite(finite, split)
     digest.update(f"|{type(loader).__qualname__}|{num_samples}".encode())
     return SplitScan(
         data_fingerprint=digest.hexdigest() if settings.fingerprint_data else None,
         num_rows=num_rows,
-        key_rows=key_rows,
+        key_rows={name: table.rows for name, table in key_rows.items()},
         targets=type(loader).collate_labels(labels) if full else None,
         meta=_merge_meta_rows(meta_chunks, num_rows) if meta_chunks else None,
     )
+
+
+def _check_finite(finite: dict[str, list[Tensor]], split: str) -> None:
+    """Refuse to keep NaN or infinite embeddings (one device sync per split, not per batch)."""
+    for name, flags in finite.items():
+        if flags and not bool(torch.stack(flags).all()):
+            first = int((~torch.stack(flags)).nonzero()[0])
+            raise ValueError(
+                f"Encoder '{name}' gave NaN or infinite embeddings in {split} fill batch {first}; "
+                "check the encoder and its inputs before caching them"
+            )
 
 
 def _length(sized: Any) -> int | None:
@@ -244,11 +261,38 @@ def _length(sized: Any) -> int | None:
         return None
 
 
-def _key_rows(rows_of_keys: dict[Hashable, int], keys: list[Hashable]) -> Tensor:
-    """Rows of `keys`, giving each new key the next row (duplicates share a row)."""
-    return torch.tensor(
-        [rows_of_keys.setdefault(key, len(rows_of_keys)) for key in keys], dtype=torch.long
-    )
+class KeyRows:
+    """Rows of one encoder's cache keys in a split: a new key gets the next row, a repeated key
+    (a duplicate object) its first row. A key given to a different object is an error: it would
+    silently hand that object another object's embedding."""
+
+    def __init__(self, encoder: str):
+        self.encoder = encoder
+        self.rows: dict[Hashable, int] = {}
+        self._digests: dict[Hashable, bytes] = {}  # digest of the first object of each key
+
+    def rows_of(self, keys: list[Hashable], digests: list[bytes]) -> Tensor:
+        """Rows [B] of `keys`, whose objects have `digests`."""
+        rows = []
+        for key, digest in zip(keys, digests, strict=True):
+            try:
+                row = self.rows.get(key)
+            except TypeError:
+                raise TypeError(
+                    f"The key extractor of encoder '{self.encoder}' returned an unhashable "
+                    f"{type(key).__name__}; return a str, int or tuple"
+                ) from None
+            if row is None:
+                row = self.rows[key] = len(self.rows)
+                self._digests[key] = digest
+            elif self._digests[key] != digest:
+                raise ValueError(
+                    f"The key extractor of encoder '{self.encoder}' gives the same key {key!r} to "
+                    "different objects; a key must identify its object (equal objects may share "
+                    "a key)"
+                )
+            rows.append(row)
+        return torch.tensor(rows, dtype=torch.long)
 
 
 def _merge_meta_rows(

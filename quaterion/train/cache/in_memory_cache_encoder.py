@@ -72,14 +72,13 @@ class InMemoryCacheEncoder(CacheEncoder):
 
     def fill_cache(
         self, rows: Tensor, batch: Any, device: torch.device, capacity_hint: int = 0
-    ) -> None:
-        """Encode the collated `batch` on `device` (inference mode) and store it at `rows` [B].
-
-        `capacity_hint`: rows the table will need in the end, so it is allocated once.
-        """
+    ) -> Tensor:
+        """Encode the collated `batch` on `device` (inference mode), store it at `rows` [B] and
+        return it [B, D]. `capacity_hint`: rows the table needs in the end (one allocation)."""
         with torch.inference_mode():
             embeddings = self.wrapped_encoder(move_to_device(batch, device))  # [B, D]
         self.write_rows(rows, embeddings, self.storage_device(device), capacity_hint)
+        return embeddings
 
     def write_rows(
         self, rows: Tensor, values: Tensor, storage: torch.device, capacity_hint: int = 0

@@ -9,6 +9,7 @@ that does not match its manifest (truncated, edited) is reported and rebuilt, ne
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,24 @@ class CacheStore:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+
+    def ensure_writable(self) -> None:
+        """Create the directory, or say what is wrong with it before any work is done."""
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(
+                f"CacheConfig.save_dir {self.root} is a file; give a directory"
+            )
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise type(exc)(
+                f"CacheConfig.save_dir {self.root} cannot be created or is not writable "
+                f"({exc.strerror or exc}); give a writable directory"
+            ) from exc
+        if not os.access(self.root, os.W_OK):
+            raise PermissionError(
+                f"CacheConfig.save_dir {self.root} is not writable; give a writable directory"
+            )
 
     def _paths(self, encoder: str, split: str) -> tuple[Path, Path]:
         folder = self.root / re.sub(r"[^A-Za-z0-9_.-]", "_", encoder)

@@ -1,0 +1,61 @@
+"""DDP on CPU with the cache on, off and partial: ranks train on disjoint shards that cover the
+data, the full cache shards like Lightning's DistributedSampler, and quality matches one
+process."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).with_name("ddp_cache_script.py")
+ROOT = SCRIPT.parents[3]
+MODES = ("cache", "nocache", "mixed")
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("ddp_cache_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ddp_fit_with_and_without_cache(tmp_path):
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    )
+    env["QUATERION_PROGRESS"] = "0"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path), "2", ",".join(MODES)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = {
+        (mode, rank): json.loads((tmp_path / f"{mode}-rank{rank}.json").read_text())
+        for mode in MODES
+        for rank in (0, 1)
+    }
+    script = load_script()
+    num_samples = 4 * 40
+    for run in runs.values():
+        assert run["world"] == 2 and len(run["epochs"]) == script.EPOCHS
+    for mode in MODES:
+        for epoch in range(script.EPOCHS):
+            shards = [runs[mode, rank]["epochs"][epoch] for rank in (0, 1)]
+            assert len(shards[0]) == len(shards[1]) == num_samples // 2
+            assert sorted(shards[0] + shards[1]) == list(range(num_samples))
+    assert runs["cache", 0]["epochs"] == runs["nocache", 0]["epochs"]
+    assert runs["cache", 0]["epochs"][0] != runs["cache", 0]["epochs"][1]  # reshuffled
+
+    quality = {key: run["precision_at_1"] for key, run in runs.items()}
+    assert quality["cache", 0] == quality["cache", 1]  # one model, synchronised
+    assert abs(quality["cache", 0] - quality["nocache", 0]) < 1e-6
+    assert quality["mixed", 0] == quality["mixed", 1] and quality["mixed", 0] > 0.8
+
+    single_dir = tmp_path / "single"
+    single_dir.mkdir()
+    script.fit(single_dir, devices=1, mode="cache")
+    single = json.loads((single_dir / "cache-rank0.json").read_text())["precision_at_1"]
+    assert single > 0.8
+    assert abs(quality["cache", 0] - single) <= 0.05
