@@ -9,15 +9,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from quaterion.distances import Distance
-from quaterion.loss.group_loss import GroupLoss
-from quaterion.loss.similarity_loss import zero_loss
-from quaterion.utils import get_anchor_negative_mask, get_anchor_positive_mask
-from quaterion.utils.distributed import gather_with_grad
+from quaterion.loss.mined_group_loss import MinedGroupLoss
 
 MINING_STRATEGIES = ("all", "hard")
 
 
-class OnlineContrastiveLoss(GroupLoss):
+class OnlineContrastiveLoss(MinedGroupLoss):
     """Contrastive loss on pairs mined from a batch of grouped objects.
 
     With ``D = distance_matrix(E)``, positives ``pos[i, j]`` (same group, ``i != j``) and negatives
@@ -66,35 +63,6 @@ class OnlineContrastiveLoss(GroupLoss):
             "mining": self.mining,
             "distributed": self.distributed,
         }
-
-    def forward(self, embeddings: Tensor, groups: Tensor) -> Tensor:
-        """Loss of a batch ``(B, D)`` with group ids ``(B,)``."""
-        self.check_inputs(embeddings, groups)
-        if self.distributed:
-            embeddings, groups = gather_with_grad(embeddings), gather_with_grad(groups)
-        distances = self.distance_metric.distance_matrix(embeddings)  # (B, B)
-        return self._mined_loss(
-            distances, get_anchor_positive_mask(groups), get_anchor_negative_mask(groups)
-        )
-
-    def xbm_loss(
-        self,
-        embeddings: Tensor,
-        groups: Tensor,
-        memory_embeddings: Tensor,
-        memory_groups: Tensor,
-    ) -> Tensor:
-        """Same loss with batch anchors ``(B, D)`` and pairs mined from memory ``(M, D)``."""
-        self.check_inputs(embeddings, groups)
-        self.check_inputs(memory_embeddings, memory_groups)
-        if len(memory_embeddings) == 0:
-            return zero_loss(embeddings)
-        distances = self.distance_metric.distance_matrix(embeddings, memory_embeddings)  # (B, M)
-        return self._mined_loss(
-            distances,
-            get_anchor_positive_mask(groups, memory_groups),
-            get_anchor_negative_mask(groups, memory_groups),
-        )
 
     def _mined_loss(self, distances: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         if self.mining == "all":

@@ -1,0 +1,57 @@
+"""Shared skeleton of the group losses that mine pairs from a distance matrix."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from quaterion.loss.group_loss import GroupLoss
+from quaterion.loss.similarity_loss import zero_loss
+from quaterion.utils import get_anchor_negative_mask, get_anchor_positive_mask
+from quaterion.utils.distributed import gather_with_grad
+
+
+class MinedGroupLoss(GroupLoss):
+    """A GroupLoss defined by `_mined_loss(distances, positive, negative)` over a matrix.
+
+    `forward` mines within the batch (optionally gathered from all processes when the subclass
+    sets `distributed`), `xbm_loss` mines batch anchors against a cross-batch memory: one body,
+    two sources of candidates. Subclasses write only `_mined_loss`.
+    """
+
+    distributed: bool = False
+
+    def forward(self, embeddings: Tensor, groups: Tensor) -> Tensor:
+        """Loss of a batch ``(B, D)`` with group ids ``(B,)``."""
+        self.check_inputs(embeddings, groups)
+        if self.distributed:
+            embeddings, groups = gather_with_grad(embeddings), gather_with_grad(groups)
+        distances = self.distance_metric.distance_matrix(embeddings)  # (B, B)
+        return self._mined_loss(
+            distances, get_anchor_positive_mask(groups), get_anchor_negative_mask(groups)
+        )
+
+    def xbm_loss(
+        self,
+        embeddings: Tensor,
+        groups: Tensor,
+        memory_embeddings: Tensor,
+        memory_groups: Tensor,
+    ) -> Tensor:
+        """Same loss with batch anchors ``(B, D)`` and candidates from memory ``(M, D)``.
+
+        Every mining strategy is supported; an empty memory gives 0.
+        """
+        self.check_inputs(embeddings, groups)
+        self.check_inputs(memory_embeddings, memory_groups)
+        if len(memory_embeddings) == 0:
+            return zero_loss(embeddings)
+        distances = self.distance_metric.distance_matrix(embeddings, memory_embeddings)  # (B, M)
+        return self._mined_loss(
+            distances,
+            get_anchor_positive_mask(groups, memory_groups),
+            get_anchor_negative_mask(groups, memory_groups),
+        )
+
+    def _mined_loss(self, distances: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        """Loss from a distance matrix ``(A, N)`` and its positive / negative masks ``(A, N)``."""
+        raise NotImplementedError
