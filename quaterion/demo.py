@@ -18,21 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: lexical categories of the demo task (12 of WordNet's 26 noun categories)
-DEMO_CATEGORIES = (
-    "noun.act",
-    "noun.animal",
-    "noun.artifact",
-    "noun.attribute",
-    "noun.cognition",
-    "noun.communication",
-    "noun.feeling",
-    "noun.food",
-    "noun.person",
-    "noun.plant",
-    "noun.state",
-    "noun.substance",
-)
+from quaterion.data.wordnet import BROAD_NOUN_CATEGORIES
+
+#: lexical categories of the demo task
+DEMO_CATEGORIES = BROAD_NOUN_CATEGORIES
 #: free-text queries run against the indexed held-out definitions
 DEMO_QUERIES = (
     "a small animal that lives in trees and eats nuts",

@@ -8,22 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from quaterion.cli.config import ConfigError, DataConfig
+from quaterion.data.wordnet import BROAD_NOUN_CATEGORIES
 
 #: lexical categories of `wordnet-lexical` when the config names none
-DEFAULT_CATEGORIES = (
-    "noun.act",
-    "noun.animal",
-    "noun.artifact",
-    "noun.attribute",
-    "noun.cognition",
-    "noun.communication",
-    "noun.feeling",
-    "noun.food",
-    "noun.person",
-    "noun.plant",
-    "noun.state",
-    "noun.substance",
-)
+DEFAULT_CATEGORIES = BROAD_NOUN_CATEGORIES
 #: sample count of the WordNet / Fashion-MNIST kinds when the config gives no `limit`
 DEFAULT_LIMIT = 2000
 CONFIG_SUFFIXES = (".yaml", ".yml", ".toml", ".json")

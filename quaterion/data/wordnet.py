@@ -156,3 +156,20 @@ def word_definition_pairs(
         if synset.definition
         for lemma in (synset.lemmas if all_lemmas else synset.lemmas[:1])
     ]
+
+
+#: 12 broad noun lexical categories with many synsets each: a balanced, clearly separable task
+BROAD_NOUN_CATEGORIES: tuple[str, ...] = (
+    "noun.act",
+    "noun.animal",
+    "noun.artifact",
+    "noun.attribute",
+    "noun.cognition",
+    "noun.communication",
+    "noun.feeling",
+    "noun.food",
+    "noun.person",
+    "noun.plant",
+    "noun.state",
+    "noun.substance",
+)
