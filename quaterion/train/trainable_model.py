@@ -164,9 +164,14 @@ class TrainableModel(pl.LightningModule, CacheMixin):
         batch_size = embeddings.shape[0]
         # epoch-level values of validation / test are averaged over processes under DDP
         sync_dist = stage is not TrainStage.TRAIN
-        self.log(
-            f"{stage.value}_loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=sync_dist
-        )
+        if stage is not TrainStage.TRAIN or self._logs_train_step(batch_idx):
+            self.log(
+                f"{stage.value}_loss",
+                loss,
+                prog_bar=True,
+                batch_size=batch_size,
+                sync_dist=sync_dist,
+            )
         for metric in self.attached_metrics:
             if stage in metric.stages:
                 # the metric's own log options win, e.g. an explicit sync_dist
@@ -178,6 +183,17 @@ class TrainableModel(pl.LightningModule, CacheMixin):
             embeddings=embeddings, targets=targets, batch_idx=batch_idx, stage=stage, **kwargs
         )
         return loss
+
+    def _logs_train_step(self, batch_idx: int) -> bool:
+        """Whether this training step logs ``train_loss``: at the loggers' cadence
+        (``Trainer(log_every_n_steps)``, the steps Lightning writes to loggers) and on each
+        epoch's last batch, so loggers and epoch-end callbacks see the same values as with
+        per-step logging while the other steps skip Lightning's ~0.4 ms ``log`` call."""
+        trainer = self._trainer
+        if trainer is None:
+            return True
+        last_batch = batch_idx + 1 >= trainer.num_training_batches
+        return last_batch or (trainer.global_step + 1) % trainer.log_every_n_steps == 0
 
     def _non_finite_message(
         self, features: Any, embeddings: Tensor, batch_idx: int, stage: TrainStage

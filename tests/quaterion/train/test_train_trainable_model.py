@@ -306,3 +306,28 @@ def test_non_finite_loss_of_finite_embeddings_blames_the_loss(clusters, to_group
     batch = _first_batch(model, GroupSimilarityDataLoader, to_group_samples(vectors[:, :6], labels))
     with pytest.raises(ValueError, match="loss is NaN or infinite in test batch 0 .*finite"):
         model.test_step(batch, 0)
+
+
+def test_train_loss_is_logged_at_the_logger_cadence_and_on_each_epoch_last_batch(
+    clusters, to_group_samples, head_model, fast_trainer, monkeypatch
+):
+    vectors, labels = clusters(per_class=14)
+    loader = GroupSimilarityDataLoader(to_group_samples(vectors, labels), batch_size=4)
+    model = head_model(vectors.shape[1], TripletLoss)
+    trainer = fast_trainer(max_epochs=2, log_every_n_steps=3)
+    logged_at = []  # global step of each `train_loss` log call
+    original_log = model.log
+
+    def recording_log(name, *args, **kwargs):
+        if name == "train_loss":
+            logged_at.append(trainer.global_step)
+        return original_log(name, *args, **kwargs)
+
+    monkeypatch.setattr(model, "log", recording_log)
+    Quaterion.fit(model, trainer, loader)
+    per_epoch = len(loader)
+    expected = [
+        step for step in range(2 * per_epoch) if (step + 1) % 3 == 0 or (step + 1) % per_epoch == 0
+    ]
+    assert per_epoch % 3 != 0 and logged_at == expected
+    assert "train_loss" in trainer.callback_metrics  # epoch-end callbacks see the last value
