@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from quaterion.distances import Distance
+from quaterion.eval.retrieval import no_relevant_error
 
 if TYPE_CHECKING:
     from quaterion.eval.samplers import BaseSampler
@@ -56,8 +57,13 @@ class BaseMetric:
 
         Default: ``raw_compute`` on the dense matrices from ``sampler.sample``. Metrics that rank
         without a dense matrix override it.
+
+        Raises:
+            ValueError: no query has a relevant object (e.g. every group has a single member).
         """
         labels, distance_matrix = sampler.sample(dataset, self, model)
+        if not (labels > 0).any():
+            raise no_relevant_error()
         return self.raw_compute(distance_matrix, labels)
 
 

@@ -10,6 +10,8 @@ candidates always goes to the smaller index.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Callable
 
 import torch
@@ -21,7 +23,8 @@ from quaterion.distances import Distance
 # Elements of the temporaries used for exact keys (16 MiB in float32).
 _EXACT_BATCH_ELEMENTS = 2**22
 
-ExactKeys = Callable[[Tensor, Tensor], Tensor]
+# (rows, cols) -> one value per (row, column) pair, e.g. exact keys or gains
+Lookup = Callable[[Tensor, Tensor], Tensor]
 
 
 class KeyBlock:
@@ -36,7 +39,7 @@ class KeyBlock:
     """
 
     def __init__(
-        self, keys: Tensor, tolerance: Tensor, exact: ExactKeys, excluded: Tensor | None = None
+        self, keys: Tensor, tolerance: Tensor, exact: Lookup, excluded: Tensor | None = None
     ):
         self.keys = keys
         self.tolerance = tolerance
@@ -63,7 +66,7 @@ class KeyBlock:
         """``[c, k]`` columns of the k best candidates of each row, best first."""
         return self._topk(self._all_rows(), k, self._first_take(k), None)[0]
 
-    def ranked_gains(self, k: int, gains: ExactKeys) -> Tensor:
+    def ranked_gains(self, k: int, gains: Lookup) -> Tensor:
         """``[c, k]`` gains of the k best candidates, best first (``gains(rows, cols)`` ->
         ``[r, m]`` gains of candidates ``cols`` of rows ``rows``).
 
@@ -76,47 +79,38 @@ class KeyBlock:
         return torch.arange(len(self.keys), device=self.keys.device)
 
     def _first_take(self, k: int) -> int:
-        return min(self.keys.shape[1], k + max(8, k // 4))
+        # a few candidates past the k-th, to see whether a rounding run crosses the cut
+        return min(self.keys.shape[1], k + max(8, k // 16))
 
     def _topk(
-        self, rows: Tensor, k: int, take: int, gains: ExactKeys | None
+        self, rows: Tensor, k: int, take: int, gains: Lookup | None
     ) -> tuple[Tensor, Tensor | None]:
+        """Exact top k of ``rows``, from their fast top ``take`` (made longer when too short)."""
         keys = self.keys if len(rows) == len(self.keys) else self.keys[rows]
         fast, cols = torch.topk(keys, take, dim=1, largest=False, sorted=True)
-        fast = fast.to(torch.float64)
-        listed = None if gains is None else gains(rows, cols)
-        bound = 2 * self.tolerance[rows]
-        # Neighbours closer than twice the rounding bound form runs that fast keys may misorder;
-        # any other candidate is farther than the bound from each of them. Runs that reach the
-        # first k places are re-ranked by exact keys (with gains: only runs of unequal gains).
-        close = fast.diff(dim=1) <= bound[:, None]
-        starts = torch.cat([torch.ones_like(close[:, :1]), ~close], dim=1)
-        run = starts.cumsum(dim=1)
-        uncertain = (F.pad(close, (1, 0)) | F.pad(close, (0, 1))) & (run <= run[:, k - 1 : k])
-        if listed is not None:
-            uncertain &= _mixed_runs(run, listed)
-        order = torch.arange(k, device=cols.device).expand(len(rows), k).clone()
-        unsure = uncertain.any(dim=1).nonzero().squeeze(1)
-        if len(unsure):
-            at_row, at = uncertain[unsure].nonzero(as_tuple=True)
-            mixed = fast[unsure].index_put(
-                (at_row, at), self.exact(rows[unsure][at_row], cols[unsure][at_row, at]).double()
-            )
-            # by (key, column): sort by column, then stably by key
-            by_col = cols[unsure].argsort(dim=1)
-            by_key = mixed.gather(1, by_col).sort(dim=1, stable=True).indices
-            order[unsure] = by_col.gather(1, by_key)[:, :k]
-        best = cols.gather(1, order)
-        best_gains = None if listed is None else listed.gather(1, order)
-        if take < keys.shape[1]:
+        with serial_if_cpu(keys):
+            fast = fast.to(torch.float64)
+            listed = None if gains is None else gains(rows, cols)
+            bound = 2 * self.tolerance[rows]
+            unsure, at_row, at = _uncertain(fast, bound, k, listed)
+            pair_rows, pair_cols = rows[unsure][at_row], cols[unsure][at_row, at]
+        exact = self.exact(pair_rows, pair_cols).double()  # on every thread: may be large
+        with serial_if_cpu(keys):
+            order = torch.arange(k, device=cols.device).expand(len(rows), k).clone()
+            if len(unsure):
+                order[unsure] = _key_column_order(
+                    fast[unsure].index_put((at_row, at), exact), cols[unsure]
+                )[:, :k]
+            best = cols.gather(1, order)
+            best_gains = None if listed is None else listed.gather(1, order)
             # Unlisted candidates are only known to be worse than the last listed one within the
             # bound: the list is long enough once that cannot reach the k-th candidate.
             short = (fast[:, -1] - fast[:, k - 1] <= bound).nonzero().squeeze(1)
-            if len(short):
-                deeper = self._topk(rows[short], k, min(keys.shape[1], 4 * take), gains)
-                best[short] = deeper[0]
-                if best_gains is not None:
-                    best_gains[short] = deeper[1]
+        if take < self.keys.shape[1] and len(short):
+            deeper = self._topk(rows[short], k, min(self.keys.shape[1], 4 * take), gains)
+            best[short] = deeper[0]
+            if best_gains is not None:
+                best_gains[short] = deeper[1]
         return best, best_gains
 
     def rank_of(self, rows: Tensor, key: Tensor, col: Tensor) -> Tensor:
@@ -137,6 +131,10 @@ class KeyBlock:
     def best_of(self, rows: Tensor, cols: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
         """``(exact key, column)`` of the best valid candidate of ``cols[r]`` (``[r, W]``,
         ascending) for each row ``rows[r]``; every row needs at least one valid candidate."""
+        with serial_if_cpu(cols):
+            return self._best_of(rows, cols, valid)
+
+    def _best_of(self, rows: Tensor, cols: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
         fast = self.keys[rows[:, None], cols.clamp(max=self.keys.shape[1] - 1)]
         fast = fast.to(torch.float64).masked_fill(~valid, torch.inf)
         contenders = valid & (
@@ -221,6 +219,58 @@ class CandidateIndex:
             else:
                 parts.append(-(left * right).sum(dim=1))
         return torch.cat(parts)
+
+
+@contextmanager
+def serial_if_cpu(tensor: Tensor) -> Iterator[None]:
+    """Run the bookkeeping on small CPU tensors on one thread.
+
+    Spreading a tensor of a few hundred thousand elements over threads costs more than it saves,
+    and up to 20 times more when other processes share the cores. Big work (matrix products,
+    top-k over whole rows) runs outside this block, on every thread.
+    """
+    threads = torch.get_num_threads()
+    if tensor.device.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _uncertain(
+    fast: Tensor, bound: Tensor, k: int, gains: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Places of sorted fast-key lists ``[r, m]`` whose order rounding may have changed:
+    ``(rows having any, then row within those and place of each)``.
+
+    Neighbours closer than ``bound`` form runs that fast keys may misorder; any other candidate
+    is farther than the rounding bound from each of them. Only runs reaching the first k places
+    count, and, given ``gains``, only runs of unequal gains (others cannot change a metric).
+    """
+    close = fast.diff(dim=1) <= bound[:, None]
+    run = torch.cat([torch.ones_like(close[:, :1]), ~close], dim=1).cumsum(dim=1)
+    uncertain = (F.pad(close, (1, 0)) | F.pad(close, (0, 1))) & (run <= run[:, k - 1 : k])
+    if gains is not None:
+        uncertain &= _mixed_runs(run, gains)
+    unsure = uncertain.any(dim=1).nonzero().squeeze(1)
+    at_row, at = uncertain[unsure].nonzero(as_tuple=True)
+    return unsure, at_row, at
+
+
+def _key_column_order(keys: Tensor, cols: Tensor) -> Tensor:
+    """Permutation sorting each row by (key, column)."""
+    order = keys.sort(dim=1, stable=True).indices
+    sorted_keys = keys.gather(1, order)
+    tied = (sorted_keys.diff(dim=1) == 0).any(dim=1).nonzero().squeeze(1)
+    if len(tied):  # equal keys: sort by column first, then stably by key
+        by_col = cols[tied].argsort(dim=1)
+        order[tied] = by_col.gather(
+            1, keys[tied].gather(1, by_col).sort(dim=1, stable=True).indices
+        )
+    return order
 
 
 def _mixed_runs(run: Tensor, gains: Tensor) -> Tensor:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
-from quaterion.eval.retrieval import dense_retrieval_metrics
+from quaterion.distances import Distance
+from quaterion.eval.retrieval import check_ks, dense_retrieval_metrics
 
 if TYPE_CHECKING:
     from quaterion.eval.samplers import BaseSampler
@@ -14,10 +16,20 @@ if TYPE_CHECKING:
 
 class RankingMetricMixin:
     """For metrics whose ``compute`` runs the chunked engine of :mod:`quaterion.eval.retrieval`
-    and returns ``{metric name: value}``; they need ``k`` and ``chunk_size`` attributes."""
+    and returns ``{metric name: value}``."""
 
-    k: Any
-    chunk_size: int | None
+    def __init__(
+        self,
+        k: int | Sequence[int] = 1,
+        distance_metric_name: Distance = Distance.COSINE,
+        chunk_size: int | None = None,
+    ):
+        """k: cut-off(s) of the @k metrics; chunk_size: queries ranked at once (default: sized
+        to the data)."""
+        super().__init__(distance_metric_name)  # type: ignore[call-arg]
+        check_ks(k)
+        self.k = k
+        self.chunk_size = chunk_size
 
     def raw_compute(self, distance_matrix: Tensor, labels: Tensor) -> dict[str, Tensor]:
         """All metrics of a dense ``[Q, N]`` distance matrix and labels matrix."""

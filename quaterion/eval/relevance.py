@@ -14,7 +14,8 @@ class Relevance:
 
     Query ``q``'s run is ``cols[starts[q] : starts[q] + lengths[q]]`` (ascending) with ``gains``
     (None = all 1). A run may hold the query itself, which never counts; ``counts[q]`` is the
-    number of relevant candidates (R).
+    number of relevant candidates (R). Group data also keeps the labels (``labels``: candidates',
+    ``query_labels``), which look gains up faster than the runs.
     """
 
     starts: Tensor
@@ -22,6 +23,8 @@ class Relevance:
     cols: Tensor
     gains: Tensor | None
     counts: Tensor
+    labels: Tensor | None = None
+    query_labels: Tensor | None = None
 
     @staticmethod
     def from_groups(query_groups: Tensor, groups: Tensor, same_set: bool) -> Relevance:
@@ -31,7 +34,8 @@ class Relevance:
         query_groups = query_groups.to(groups.dtype).contiguous()
         starts = torch.searchsorted(sorted_groups, query_groups)
         lengths = torch.searchsorted(sorted_groups, query_groups, right=True) - starts
-        return Relevance(starts, lengths, members, None, lengths - 1 if same_set else lengths)
+        counts = lengths - 1 if same_set else lengths
+        return Relevance(starts, lengths, members, None, counts, groups, query_groups)
 
     @staticmethod
     def from_pairs(
@@ -64,29 +68,59 @@ class Relevance:
         return Relevance(starts, lengths, cols, labels[rows, cols].to(torch.float64), lengths)
 
     def select(self, queries: Tensor) -> Relevance:
-        """The runs of the given queries only."""
+        """The runs of the given queries only (pair data)."""
         return Relevance(
             self.starts[queries], self.lengths[queries], self.cols, self.gains, self.counts[queries]
         )
 
     def chunk(
         self, lo: int, hi: int, excluded: Tensor | None, num_candidates: int
-    ) -> tuple[Tensor, Tensor]:
-        """Padded runs of queries ``lo:hi``: ``cols`` ``[c, W]`` ascending (padding =
-        ``num_candidates``) and float64 ``gains`` ``[c, W]`` (0 for padding and for
-        ``excluded[i]``, the query's own column)."""
+    ) -> RelevanceChunk:
+        """The relevance of queries ``lo:hi``, whose own columns are ``excluded`` (or None)."""
         lengths = self.lengths[lo:hi]
         width = max(int(lengths.max()) if len(lengths) else 0, 1)
         offsets = torch.arange(width, device=lengths.device)
         valid = offsets < lengths[:, None]
         if len(self.cols) == 0:
-            return torch.full(valid.shape, num_candidates, device=valid.device), valid.double()
-        positions = (self.starts[lo:hi, None] + offsets).clamp_(max=len(self.cols) - 1)
-        cols = torch.where(valid, self.cols[positions], num_candidates)
-        if self.gains is None:
-            gains = valid.to(torch.float64)
+            cols = torch.full(valid.shape, num_candidates, device=valid.device)
+            gains = valid.double()
         else:
-            gains = torch.where(valid, self.gains[positions], 0.0)
+            positions = (self.starts[lo:hi, None] + offsets).clamp_(max=len(self.cols) - 1)
+            cols = torch.where(valid, self.cols[positions], num_candidates)
+            if self.gains is None:
+                gains = valid.to(torch.float64)
+            else:
+                gains = torch.where(valid, self.gains[positions], 0.0)
         if excluded is not None:
             gains = gains.masked_fill(cols == excluded[:, None], 0.0)
-        return cols, gains
+        query_labels = None if self.query_labels is None else self.query_labels[lo:hi]
+        return RelevanceChunk(cols, gains, self.counts[lo:hi], excluded, self.labels, query_labels)
+
+
+@dataclass(frozen=True)
+class RelevanceChunk:
+    """Relevance of a chunk of ``c`` queries.
+
+    ``cols`` ``[c, W]``: each query's relevant candidates, ascending, padded with the number of
+    candidates; ``gains`` ``[c, W]`` float64 (0 for padding and for the query's own column,
+    ``excluded``); ``counts`` ``[c]``: relevant candidates per query (R).
+    """
+
+    cols: Tensor
+    gains: Tensor
+    counts: Tensor
+    excluded: Tensor | None = None
+    labels: Tensor | None = None
+    query_labels: Tensor | None = None
+
+    def gains_at(self, rows: Tensor, ranked: Tensor) -> Tensor:
+        """float64 gains of candidates ``ranked`` ``[r, K]`` for the chunk's queries ``rows``."""
+        if self.labels is not None and self.query_labels is not None:
+            same = self.labels[ranked] == self.query_labels[rows, None]
+            if self.excluded is not None:
+                same &= ranked != self.excluded[rows, None]
+            return same.to(torch.float64)
+        cols, gains = self.cols[rows], self.gains[rows]
+        positions = torch.searchsorted(cols, ranked).clamp_(max=cols.shape[1] - 1)
+        found = cols.gather(1, positions) == ranked
+        return torch.where(found, gains.gather(1, positions), 0.0)

@@ -3,8 +3,9 @@
 Every query is ranked against every candidate (brute force, no approximation) one chunk of
 queries at a time, on the embeddings' device, so memory stays at about ``chunk_size x N`` keys.
 A query never retrieves itself. Candidates are ordered by (distance, candidate index), with
-near-ties settled by exact float64 keys (see :mod:`quaterion.eval.ranking`), so the ranking, and
-every metric, does not depend on the chunk size.
+near-ties settled by keys computed pair by pair (see :mod:`quaterion.eval.ranking`), so the
+ranking, and every metric, does not depend on the chunk size (on a given device: a CPU and a GPU
+may round two near-equal distances apart differently).
 
 Relevance comes from group labels (same group = relevant, gain 1) or from pairs (gain = the pair's
 score; a score <= 0 is not relevant). For each query with ``R > 0`` relevant candidates one pass
@@ -28,8 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from quaterion.distances import Distance
-from quaterion.eval.ranking import CandidateIndex, KeyBlock
-from quaterion.eval.relevance import Relevance
+from quaterion.eval.ranking import CandidateIndex, KeyBlock, serial_if_cpu
+from quaterion.eval.relevance import Relevance, RelevanceChunk
 
 # Keys held per chunk when no chunk_size is given: 2**27 entries = 512 MiB in float32.
 DEFAULT_BLOCK_ELEMENTS = 2**27
@@ -138,10 +139,15 @@ def per_query_retrieval_metrics(
         ``(metrics, has_relevant)``: ``[Q]`` float64 values per metric name (defined only where
         ``has_relevant``), and the ``[Q]`` mask of queries with at least one relevant candidate.
     """
+    if labels.shape != distance_matrix.shape or distance_matrix.dim() != 2:
+        raise ValueError(
+            f"labels {tuple(labels.shape)} and distance_matrix {tuple(distance_matrix.shape)} "
+            "must be matrices of the same shape"
+        )
     ks = check_ks(k, distance_matrix.shape[1])
     relevance = Relevance.from_dense(labels)
-    cols, gains = relevance.chunk(0, len(labels), None, distance_matrix.shape[1])
-    metrics = _per_query_metrics(KeyBlock.given(distance_matrix), cols, gains, relevance.counts, ks)
+    chunk = relevance.chunk(0, len(labels), None, distance_matrix.shape[1])
+    metrics = _per_query_metrics(KeyBlock.given(distance_matrix), chunk, ks)
     return metrics, relevance.counts > 0
 
 
@@ -152,7 +158,7 @@ def dense_retrieval_metrics(
     :func:`per_query_retrieval_metrics`), averaged over queries with a relevant candidate."""
     metrics, has_relevant = per_query_retrieval_metrics(distance_matrix, labels, k)
     if not has_relevant.any():
-        raise _no_relevant_error()
+        raise no_relevant_error()
     return {
         name: values[has_relevant].mean().to(distance_matrix.dtype)
         for name, values in metrics.items()
@@ -180,19 +186,20 @@ def _evaluate(
     has_relevant = relevance.counts > 0
     num_scored = int(has_relevant.sum())
     if num_scored == 0:
-        raise _no_relevant_error()
+        raise no_relevant_error()
     if chunk_size is None:
         chunk_size = max(1, DEFAULT_BLOCK_ELEMENTS // max(len(candidates), 1))
-    elif chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an int of at least 1, got {chunk_size!r}")
     index = CandidateIndex(candidates, Distance(distance))
     totals: dict[str, Tensor] = {}
     for lo in range(0, len(queries), chunk_size):
         hi = min(lo + chunk_size, len(queries))
         excluded = None if self_index is None else self_index[lo:hi]
         block = index.block(queries[lo:hi], excluded)
-        cols, gains = relevance.chunk(lo, hi, excluded, len(candidates))
-        metrics = _per_query_metrics(block, cols, gains, relevance.counts[lo:hi], ks)
+        with serial_if_cpu(block.keys):
+            chunk = relevance.chunk(lo, hi, excluded, len(candidates))
+        metrics = _per_query_metrics(block, chunk, ks)
         scored = has_relevant[lo:hi]
         for name, values in metrics.items():
             total = values[scored].sum()
@@ -201,14 +208,25 @@ def _evaluate(
 
 
 def _per_query_metrics(
-    block: KeyBlock, cols: Tensor, gains: Tensor, counts: Tensor, ks: tuple[int, ...]
+    block: KeyBlock, relevance: RelevanceChunk, ks: tuple[int, ...]
 ) -> dict[str, Tensor]:
-    """All metrics of one chunk of queries, ``[c]`` float64 each (undefined where counts == 0)."""
+    """All metrics of one chunk of queries, ``[c]`` float64 each (undefined where R == 0)."""
+    counts = relevance.counts
     depth = max(max(ks), int(counts.max()) if len(counts) else 0)
-    ranked = block.ranked_gains(  # [c, depth]
-        depth, lambda rows, top: _gains_at(cols[rows], gains[rows], top)
-    )
-    positions = torch.arange(1, depth + 1, device=cols.device, dtype=torch.float64)
+    ranked = block.ranked_gains(depth, relevance.gains_at)  # [c, depth]
+    with serial_if_cpu(ranked):
+        metrics = _ranking_metrics(ranked, relevance.gains, counts, ks)
+    first_rank = _first_relevant_rank(block, ranked > 0, relevance)
+    metrics["mrr"] = 1.0 / (first_rank.to(torch.float64) + 1)
+    return metrics
+
+
+def _ranking_metrics(
+    ranked: Tensor, gains: Tensor, counts: Tensor, ks: tuple[int, ...]
+) -> dict[str, Tensor]:
+    """Metrics read off the gains of the top of each ranking ``[c, depth]`` (all but mrr)."""
+    depth = ranked.shape[1]
+    positions = torch.arange(1, depth + 1, device=ranked.device, dtype=torch.float64)
     discounts = 1.0 / torch.log2(positions + 1)
     ideal = gains.sort(dim=1, descending=True).values
     ideal = F.pad(ideal, (0, max(0, depth - ideal.shape[1])))[:, :depth]
@@ -225,27 +243,17 @@ def _per_query_metrics(
     metrics["r_precision"] = (ranked * within_r).sum(dim=1) / relevant
     precision_at = hits.cumsum(dim=1) / positions
     metrics["map@r"] = (precision_at * (hits & within_r)).sum(dim=1) / relevant
-    first_rank = _first_relevant_rank(block, hits, cols, gains, counts)
-    metrics["mrr"] = 1.0 / (first_rank.to(torch.float64) + 1)
     return metrics
 
 
-def _gains_at(cols: Tensor, gains: Tensor, ranked: Tensor) -> Tensor:
-    """Gains of the ranked candidates ``[c, K]``, looked up in the padded runs."""
-    positions = torch.searchsorted(cols, ranked).clamp_(max=cols.shape[1] - 1)
-    found = cols.gather(1, positions) == ranked
-    return torch.where(found, gains.gather(1, positions), 0.0)
-
-
-def _first_relevant_rank(
-    block: KeyBlock, hits: Tensor, cols: Tensor, gains: Tensor, counts: Tensor
-) -> Tensor:
+def _first_relevant_rank(block: KeyBlock, hits: Tensor, relevance: RelevanceChunk) -> Tensor:
     """0-based rank of each query's first relevant candidate in its full ranking: read from the
     top list when it holds one, otherwise counted over the whole row."""
     rank = hits.to(torch.uint8).argmax(dim=1)
-    missing = (~hits.any(dim=1) & (counts > 0)).nonzero().squeeze(1)
+    missing = (~hits.any(dim=1) & (relevance.counts > 0)).nonzero().squeeze(1)
     if len(missing):
-        key, col = block.best_of(missing, cols[missing], gains[missing] > 0)
+        cols = relevance.cols[missing]
+        key, col = block.best_of(missing, cols, relevance.gains[missing] > 0)
         rank[missing] = block.rank_of(missing, key, col)
     return rank
 
@@ -285,7 +293,7 @@ def _check_embeddings(embeddings: Tensor, name: str) -> None:
         raise ValueError(f"{name} is empty: nothing to rank")
     if not embeddings.is_floating_point():
         raise ValueError(f"{name} must be floating point, got {embeddings.dtype}")
-    if not torch.isfinite(embeddings).all():
+    if not torch.isfinite(torch.stack(torch.aminmax(embeddings))).all():  # NaN propagates
         raise ValueError(f"{name} contain NaN or infinite values; check the model's outputs")
 
 
@@ -317,7 +325,8 @@ def check_ks(
     return tuple(dict.fromkeys(ks))
 
 
-def _no_relevant_error() -> ValueError:
+def no_relevant_error() -> ValueError:
+    """The error for data where no query has a relevant candidate."""
     return ValueError(
         "no query has a relevant candidate (every group has a single member, or no pair has a "
         "positive score), so no retrieval metric is defined"

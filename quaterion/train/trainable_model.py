@@ -176,9 +176,12 @@ class TrainableModel(pl.LightningModule, CacheMixin):
             if stage in metric.stages:
                 # the metric's own log options win, e.g. an explicit sync_dist
                 options = {"batch_size": batch_size, "sync_dist": sync_dist, **metric.log_options}
-                self.log(
-                    f"{metric.name}_{stage.value}", metric.compute(embeddings, **targets), **options
-                )
+                value = metric.compute(embeddings, **targets)
+                if isinstance(value, dict):  # metrics reporting several values at once
+                    for key, item in value.items():
+                        self.log(f"{metric.name}_{key}_{stage.value}", item, **options)
+                else:
+                    self.log(f"{metric.name}_{stage.value}", value, **options)
         self.process_results(
             embeddings=embeddings, targets=targets, batch_idx=batch_idx, stage=stage, **kwargs
         )

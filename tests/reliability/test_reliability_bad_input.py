@@ -452,18 +452,12 @@ ROWS = [
         lambda c: _eval_groups(RetrievalRPrecision(), _singletons()),
         ValueError,
         ("relevant", "single member"),
-        gap="quaterion/eval/group/retrieval_r_precision.py retrieval_r_precision: when "
-        "has_relevant is all False raise quaterion.eval.retrieval._no_relevant_error() "
-        "(today returns tensor(nan))",
     ),
     Bad(
         "evaluation_of_empty_dataset",
         lambda c: _eval_groups(RetrievalRPrecision(), []),
         ValueError,
         ("empty", "dataset", "at least"),
-        gap="quaterion/eval/samplers/group_sampler.py GroupSampler.accumulate (and PairSampler): "
-        "raise ValueError('cannot evaluate an empty dataset; pass at least 2 samples') when no "
-        "sample was read (today: IndexError 'Dimension out of range')",
     ),
     Bad(
         "evaluation_of_pair_samples_with_group_sampler",

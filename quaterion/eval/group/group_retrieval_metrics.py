@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from torch import Tensor
 
-from quaterion.distances import Distance
 from quaterion.eval.group.group_metric import GroupMetric
 from quaterion.eval.ranking_metric import RankingMetricMixin
-from quaterion.eval.retrieval import check_ks, retrieval_metrics
+from quaterion.eval.retrieval import retrieval_metrics
 
 
 class GroupRetrievalMetrics(RankingMetricMixin, GroupMetric):
@@ -24,17 +21,6 @@ class GroupRetrievalMetrics(RankingMetricMixin, GroupMetric):
         distance_metric_name: distance used to rank.
         chunk_size: queries ranked at once (default: sized to the data).
     """
-
-    def __init__(
-        self,
-        k: int | Sequence[int] = 1,
-        distance_metric_name: Distance = Distance.COSINE,
-        chunk_size: int | None = None,
-    ):
-        super().__init__(distance_metric_name)
-        check_ks(k)
-        self.k = k
-        self.chunk_size = chunk_size
 
     def compute(
         self,

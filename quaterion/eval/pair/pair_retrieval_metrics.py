@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor
 
-from quaterion.distances import Distance
 from quaterion.eval.pair.pair_metric import PairMetric
 from quaterion.eval.ranking_metric import RankingMetricMixin
-from quaterion.eval.retrieval import check_ks, pair_retrieval_metrics
+from quaterion.eval.retrieval import pair_retrieval_metrics
 
 
 class PairRetrievalMetrics(RankingMetricMixin, PairMetric):
@@ -26,17 +24,6 @@ class PairRetrievalMetrics(RankingMetricMixin, PairMetric):
         distance_metric_name: distance used to rank.
         chunk_size: queries ranked at once (default: sized to the data).
     """
-
-    def __init__(
-        self,
-        k: int | Sequence[int] = 1,
-        distance_metric_name: Distance = Distance.COSINE,
-        chunk_size: int | None = None,
-    ):
-        super().__init__(distance_metric_name)
-        check_ks(k)
-        self.k = k
-        self.chunk_size = chunk_size
 
     def compute(
         self,

@@ -44,6 +44,12 @@ class BaseSampler:
             return None
         return torch.tensor(random.sample(range(size), self.sample_size), device=device)
 
+    @staticmethod
+    def _check_not_empty(samples_read: int) -> None:
+        """No metric is defined on an empty dataset: say so instead of failing later."""
+        if samples_read == 0:
+            raise ValueError("cannot evaluate an empty dataset; pass at least 2 samples")
+
     def _all_or_sampled(self, size: int, device: Any) -> Tensor:
         """Sampled query rows out of ``size``, or all of them in order."""
         queries = self._query_indices(size, device)

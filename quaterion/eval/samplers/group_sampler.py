@@ -37,7 +37,9 @@ class GroupSampler(BaseSampler):
 
     def accumulate(self, model: Any, dataset: Any) -> None:
         """Encode every sample's ``obj`` with ``model.encode`` and keep it with its group."""
+        read = 0
         for batch in iter_by_batch(dataset, self.encode_batch_size, self.log_progress):
+            read += len(batch)
             groups = GroupSimilarityDataLoader.collate_labels(batch)["groups"]
             embeddings = model.encode(
                 [sample.obj for sample in batch],
@@ -45,6 +47,7 @@ class GroupSampler(BaseSampler):
                 to_numpy=False,
             )
             self.accumulator.update(embeddings, groups, device=self.device)
+        self._check_not_empty(read)
         self.accumulator.set_filled()
 
     def _state(self, dataset: Any, model: Any) -> dict[str, Tensor]:

@@ -43,11 +43,14 @@ class PairSampler(BaseSampler):
     def accumulate(self, model: Any, dataset: Any) -> None:
         """Encode ``[obj_a..., obj_b...]`` of each chunk of pairs and keep it with the targets."""
         pairs_per_batch = max(1, self.encode_batch_size // 2)
+        read = 0
         for batch in iter_by_batch(dataset, pairs_per_batch, self.log_progress):
+            read += len(batch)
             targets = PairsSimilarityDataLoader.collate_labels(batch)
             objects = [sample.obj_a for sample in batch] + [sample.obj_b for sample in batch]
             embeddings = model.encode(objects, batch_size=self.encode_batch_size, to_numpy=False)
             self.accumulator.update(embeddings, **targets, device=self.device)
+        self._check_not_empty(read)
         self.accumulator.set_filled()
 
     def _state(self, dataset: Any, model: Any) -> dict[str, Tensor]:

@@ -16,6 +16,7 @@ from quaterion.dataset import (
 from quaterion.dataset.train_collator import TrainCollator
 from quaterion.eval.attached_metric import AttachedMetric
 from quaterion.eval.group import RetrievalRPrecision
+from quaterion.eval.group.group_retrieval_metrics import GroupRetrievalMetrics
 from quaterion.loss import ContrastiveLoss, GroupLoss, TripletLoss
 from quaterion.train.cache import CacheConfig, CacheType
 from quaterion.train.xbm import XbmConfig
@@ -331,3 +332,18 @@ def test_train_loss_is_logged_at_the_logger_cadence_and_on_each_epoch_last_batch
     ]
     assert per_epoch % 3 != 0 and logged_at == expected
     assert "train_loss" in trainer.callback_metrics  # epoch-end callbacks see the last value
+
+
+def test_attached_metric_reporting_several_values_logs_each_per_stage(
+    clusters, to_group_samples, head_model, fast_trainer
+):
+    vectors, labels = clusters(per_class=8)
+    loader = GroupSimilarityDataLoader(to_group_samples(vectors, labels), batch_size=16)
+    val_loader = GroupSimilarityDataLoader(to_group_samples(vectors, labels), batch_size=16)
+    metric = AttachedMetric("ret", GroupRetrievalMetrics(k=1), on_epoch=True)
+    model = head_model(vectors.shape[1], TripletLoss, metrics=[metric])
+    trainer = fast_trainer(max_epochs=1, num_sanity_val_steps=0)
+    Quaterion.fit(model, trainer, loader, val_loader)
+    names = set(trainer.callback_metrics)
+    assert {"ret_precision@1_validation", "ret_r_precision_validation"} <= names
+    assert any(name.startswith("ret_map@r_train") for name in names)
