@@ -4,9 +4,6 @@ Every row is a mistake a user can make. Each must be answered by an exception of
 whose message names the problem and the way out (the listed patterns, case-insensitive), raised
 before training starts (no `training_step` ran, unless the row is about the data a step sees) and
 without writing anything (no checkpoint, cache file or servable appears).
-
-Rows marked `gap` are checks the framework does not make yet: they run as strict xfails whose
-reason is the precise check to add, so the suite stays green and the gap stays visible.
 """
 
 from __future__ import annotations
@@ -90,7 +87,6 @@ class Bad:
     error: type[BaseException]
     patterns: tuple[str, ...]
     starts_training: bool = False  # the mistake shows only in the data of a training step
-    gap: str = ""  # the check the framework still lacks (row runs as a strict xfail)
 
 
 class _EmptyStream(IterableDataset):
@@ -587,8 +583,6 @@ def _params() -> list[Any]:
     for row in ROWS:
         bad = row.values[0] if hasattr(row, "values") else row
         marks = list(row.marks) if hasattr(row, "marks") else []
-        if bad.gap:
-            marks.append(pytest.mark.xfail(strict=True, reason=bad.gap))
         params.append(pytest.param(bad, marks=marks, id=bad.name))
     return params
 
