@@ -45,6 +45,7 @@ _LOSS_KIND_OF_LOADER = (
 _NO_VALIDATION_WARNING = r"You defined a `validation_step` but have no `val_dataloader`"
 _FEW_WORKERS_WARNING = r"The '\w+' does not have many workers"
 _DEFAULT_LOGGER_WARNING = r"Starting from v1.9.0, `tensorboardX` has been removed"
+_FROZEN_EVAL_WARNING = r"Found \d+ module\(s\) in eval mode at the start of training"
 # Lightning 2.6 calling a torch API that torch deprecated: noise unrelated to the user's code
 _LIGHTNING_PYTREE_WARNING = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
 
@@ -93,6 +94,8 @@ class Quaterion:
         silenced = [_LIGHTNING_PYTREE_WARNING]
         if val_dataloader is None:
             silenced.append(_NO_VALIDATION_WARNING)
+        if any(not encoder.trainable for encoder in trainable_model.model.encoders.values()):
+            silenced.append(_FROZEN_EVAL_WARNING)  # frozen encoders stay in eval mode on purpose
         try:
             for loader in loaders:
                 trainable_model.setup_dataloader(loader)

@@ -161,3 +161,24 @@ def test_evaluate_runs_the_evaluator(head_model, clusters, to_group_samples):
     expected = Evaluator({"rrp": RetrievalRPrecision()}, GroupSampler(log_progress=False))
     assert result.keys() == {"rrp"}
     torch.testing.assert_close(result["rrp"], expected.evaluate(samples, model)["rrp"])
+
+
+def eval_mode_encoder_model(head_model, dim):
+    """A HeadModel whose frozen encoder keeps itself in eval mode, as pre-trained encoders
+    (transformers, EfficientNet) do so that their dropout never runs."""
+    model = head_model(dim, TripletLoss)
+    encoder = model.model.encoders["default"]
+    encoder.train = lambda mode=True: torch.nn.Module.train(encoder, False)
+    encoder.eval()
+    return model
+
+
+def test_frozen_encoders_in_eval_mode_raise_no_lightning_warning(
+    head_model, group_loader, fast_trainer
+):
+    model = eval_mode_encoder_model(head_model, dim=16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Quaterion.fit(model, fast_trainer(max_epochs=1), group_loader)
+    assert not model.model.encoders["default"].training
+    assert not [w for w in caught if "in eval mode" in str(w.message)]
