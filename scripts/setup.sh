@@ -11,6 +11,12 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP="$VENV/bin/pip"
 
+# pip install, without the notices this machine's pip configuration prints about absent local
+# package folders; real warnings and errors still show, and pip's exit status is kept.
+pip_install() {
+  "$PIP" install -q "$@" 2>&1 | { grep -v "^WARNING: Location '" || true; }
+}
+
 # Real data sets come from Debian packages (no downloads at run time).
 need_apt=()
 [ -d /usr/share/wordnet ] || need_apt+=(wordnet-base)
@@ -25,7 +31,7 @@ stamp="$VENV/.quaterion-setup"
 want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # torch first, pinned: this resolves to the CPU wheel here; unpinned torch pulls a CUDA build.
-  "$PIP" install -q torch==2.13.0
-  "$PIP" install -q -e ".[all]"
+  pip_install torch==2.13.0
+  pip_install -e ".[all]"
   echo "$want" > "$stamp"
 fi
