@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
+from quaterion.distances import Distance
 from quaterion.loss.group_loss import GroupLoss
 from quaterion.loss.similarity_loss import zero_loss
 from quaterion.utils import get_anchor_negative_mask, get_anchor_positive_mask
@@ -15,10 +18,36 @@ class MinedGroupLoss(GroupLoss):
 
     `forward` mines within the batch (optionally gathered from all processes when the subclass
     sets `distributed`), `xbm_loss` mines batch anchors against a cross-batch memory: one body,
-    two sources of candidates. Subclasses write only `_mined_loss`.
+    two sources of candidates. Subclasses list their `MINING_STRATEGIES` and write
+    `_mined_loss`; margin, mining and distributed are validated and configured here once.
     """
 
-    distributed: bool = False
+    MINING_STRATEGIES: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        margin: float = 0.5,
+        distance_metric_name: Distance = Distance.COSINE,
+        mining: str = "hard",
+        distributed: bool = False,
+    ):
+        super().__init__(distance_metric_name=distance_metric_name)
+        if mining not in self.MINING_STRATEGIES:
+            raise ValueError(
+                f"Unrecognized mining strategy: {mining}. "
+                f"Must be one of {', '.join(self.MINING_STRATEGIES)}"
+            )
+        self.margin = margin
+        self.mining = mining
+        self.distributed = distributed
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {
+            **super().get_config_dict(),
+            "margin": self.margin,
+            "mining": self.mining,
+            "distributed": self.distributed,
+        }
 
     def forward(self, embeddings: Tensor, groups: Tensor) -> Tensor:
         """Loss of a batch ``(B, D)`` with group ids ``(B,)``."""

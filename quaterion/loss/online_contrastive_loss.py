@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from quaterion.distances import Distance
 from quaterion.loss.mined_group_loss import MinedGroupLoss
-
-MINING_STRATEGIES = ("all", "hard")
 
 
 class OnlineContrastiveLoss(MinedGroupLoss):
@@ -39,30 +34,7 @@ class OnlineContrastiveLoss(MinedGroupLoss):
             :mod:`quaterion.utils.distributed` for the gradient scaling.
     """
 
-    def __init__(
-        self,
-        margin: float = 0.5,
-        distance_metric_name: Distance = Distance.COSINE,
-        mining: str = "hard",
-        distributed: bool = False,
-    ):
-        super().__init__(distance_metric_name=distance_metric_name)
-        if mining not in MINING_STRATEGIES:
-            raise ValueError(
-                f"Unrecognized mining strategy: {mining}. "
-                f"Must be one of {', '.join(MINING_STRATEGIES)}"
-            )
-        self.margin = margin
-        self.mining = mining
-        self.distributed = distributed
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {
-            **super().get_config_dict(),
-            "margin": self.margin,
-            "mining": self.mining,
-            "distributed": self.distributed,
-        }
+    MINING_STRATEGIES = ("all", "hard")
 
     def _mined_loss(self, distances: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         if self.mining == "all":

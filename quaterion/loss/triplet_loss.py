@@ -12,8 +12,6 @@ from torch import Tensor
 from quaterion.distances import Distance
 from quaterion.loss.mined_group_loss import MinedGroupLoss
 
-MINING_STRATEGIES = ("all", "hard", "semi_hard")
-
 
 class TripletLoss(MinedGroupLoss):
     """Triplet loss (Schroff et al., 2015) on triplets mined from a batch of grouped objects.
@@ -46,6 +44,8 @@ class TripletLoss(MinedGroupLoss):
             :mod:`quaterion.utils.distributed` for the gradient scaling.
     """
 
+    MINING_STRATEGIES = ("all", "hard", "semi_hard")
+
     def __init__(
         self,
         margin: float = 0.5,
@@ -54,30 +54,16 @@ class TripletLoss(MinedGroupLoss):
         soft: bool = False,
         distributed: bool = False,
     ):
-        super().__init__(distance_metric_name=distance_metric_name)
-        if mining not in MINING_STRATEGIES:
-            raise ValueError(
-                f"Unrecognized mining strategy: {mining}. "
-                f"Must be one of {', '.join(MINING_STRATEGIES)}"
-            )
+        super().__init__(margin, distance_metric_name, mining, distributed)
         if soft and mining != "hard":
             warnings.warn(
                 f"TripletLoss(soft=True) only changes mining='hard'; mining='{mining}' ignores it",
                 stacklevel=2,
             )
-        self.margin = margin
-        self.mining = mining
         self.soft = soft
-        self.distributed = distributed
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {
-            **super().get_config_dict(),
-            "margin": self.margin,
-            "mining": self.mining,
-            "soft": self.soft,
-            "distributed": self.distributed,
-        }
+        return {**super().get_config_dict(), "soft": self.soft}
 
     def _mined_loss(self, distances: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         if self.mining == "all":
