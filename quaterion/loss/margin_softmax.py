@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from quaterion.loss.group_loss import GroupLoss
+from quaterion.loss.class_kernel_loss import ClassKernelLoss
 
 
-class MarginSoftmaxLoss(GroupLoss):
+class MarginSoftmaxLoss(ClassKernelLoss):
     """Cross-entropy over ``scale * cos(theta)`` logits with a margin on the target class.
 
     ``cos(theta) = normalize(E, dim=1) @ normalize(W, dim=0)``: ``(B, C)``, where ``W`` is the
@@ -20,21 +19,12 @@ class MarginSoftmaxLoss(GroupLoss):
     """
 
     def __init__(self, embedding_size: int, num_groups: int, scale: float, margin: float):
-        super().__init__()
-        self.embedding_size = embedding_size
-        self.num_groups = num_groups
+        super().__init__(embedding_size, num_groups)
         self.scale = scale
         self.margin = margin
-        self.kernel = nn.Parameter(torch.empty(embedding_size, num_groups))
-        nn.init.normal_(self.kernel, std=0.01)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {
-            "embedding_size": self.embedding_size,
-            "num_groups": self.num_groups,
-            "scale": self.scale,
-            "margin": self.margin,
-        }
+        return {**super().get_config_dict(), "scale": self.scale, "margin": self.margin}
 
     def target_logit(self, target_cosine: Tensor) -> Tensor:
         """Unscaled logit of the target class from its cosine ``(B, 1)``."""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from quaterion.loss.group_loss import GroupLoss
+from quaterion.loss.class_kernel_loss import ClassKernelLoss
 
 
-class SoftmaxLoss(GroupLoss):
+class SoftmaxLoss(ClassKernelLoss):
     """Cross-entropy of a learnable linear classifier over the embeddings::
 
         loss = CE(E @ W / temperature, groups)
@@ -30,19 +29,11 @@ class SoftmaxLoss(GroupLoss):
     """
 
     def __init__(self, embedding_size: int, num_groups: int, temperature: float = 0.05):
-        super().__init__()
-        self.embedding_size = embedding_size
-        self.num_groups = num_groups
+        super().__init__(embedding_size, num_groups)
         self.temperature = temperature
-        self.kernel = nn.Parameter(torch.empty(embedding_size, num_groups))
-        nn.init.normal_(self.kernel, std=0.01)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {
-            "embedding_size": self.embedding_size,
-            "num_groups": self.num_groups,
-            "temperature": self.temperature,
-        }
+        return {**super().get_config_dict(), "temperature": self.temperature}
 
     def forward(self, embeddings: Tensor, groups: Tensor) -> Tensor:
         """Loss of a batch ``(B, D)`` with class ids ``(B,)``."""
