@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -61,8 +62,8 @@ class CacheMixin:
         """Cache frozen encoders' embeddings; return the loaders `trainer.fit` should iterate.
 
         The given loaders come back unchanged when nothing is cached. Raises ValueError for a
-        trainable encoder named in `mapping`, an unknown encoder name, or `CacheType.GPU`
-        without CUDA.
+        trainable encoder named in `mapping`, an unknown `key_extractors` name, or
+        `CacheType.GPU` without CUDA; warns about `mapping` keys naming no encoder.
         """
         self.unwrap_cache()
         encoders: dict[str, Encoder] = self.model.encoders
@@ -130,10 +131,11 @@ def resolve_cache_types(
             "CacheConfig(cache_type=None, mapping={}); e.g. CacheConfig(CacheType.AUTO)"
         )
     unknown = sorted(set(config.mapping) - set(encoders))
-    if unknown:
-        raise ValueError(
-            f"CacheConfig.mapping names unknown encoders {unknown}; the model's encoders are "
-            f"{sorted(encoders)}"
+    if unknown:  # the original ignored such keys, and code written for it relies on that
+        warnings.warn(
+            f"CacheConfig.mapping names unknown encoders {unknown}, which are ignored; the "
+            f"model's encoders are {sorted(encoders)}",
+            stacklevel=2,
         )
     types = {}
     for name, encoder in encoders.items():

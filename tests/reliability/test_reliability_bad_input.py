@@ -328,16 +328,6 @@ ROWS = [
         ("unknown cache type", "gpux", "auto"),
     ),
     Bad(
-        "cache_mapping_names_unknown_encoder",
-        lambda c: (
-            lambda: c.fit(
-                SimpleModel(cache=CacheConfig(mapping={"text": CacheType.CPU})), group_loader()
-            )
-        ),
-        ValueError,
-        ("mapping names unknown encoders", "text", "default"),
-    ),
-    Bad(
         "cache_without_type_or_mapping",
         lambda c: lambda: c.fit(SimpleModel(cache=CacheConfig(cache_type=None)), group_loader()),
         ValueError,
