@@ -188,15 +188,18 @@ class TrainableModel(pl.LightningModule, CacheMixin):
         return loss
 
     def _logs_train_step(self, batch_idx: int) -> bool:
-        """Whether this training step logs ``train_loss``: at the loggers' cadence
-        (``Trainer(log_every_n_steps)``, the steps Lightning writes to loggers) and on each
-        epoch's last batch, so loggers and epoch-end callbacks see the same values as with
-        per-step logging while the other steps skip Lightning's ~0.4 ms ``log`` call."""
+        """Whether this training step logs ``train_loss``: when Lightning writes to the loggers
+        after this step (its own ``should_update_logs``, which follows
+        ``Trainer(log_every_n_steps)``, 0 meaning never) and on each epoch's last batch, so
+        loggers and epoch-end callbacks see the same values as with per-step logging while
+        the other steps skip Lightning's ~0.4 ms ``log`` call."""
         trainer = self._trainer
         if trainer is None:
             return True
         last_batch = batch_idx + 1 >= trainer.num_training_batches
-        return last_batch or (trainer.global_step + 1) % trainer.log_every_n_steps == 0
+        # the connector is private, but Lightning's own callbacks (LearningRateMonitor,
+        # DeviceStatsMonitor) decide their logging with this same property
+        return last_batch or trainer._logger_connector.should_update_logs
 
     def _non_finite_message(
         self, features: Any, embeddings: Tensor, batch_idx: int, stage: TrainStage

@@ -2,6 +2,7 @@
 
 import warnings
 from functools import partial
+from pathlib import Path
 
 import pytest
 import torch
@@ -309,13 +310,17 @@ def test_non_finite_loss_of_finite_embeddings_blames_the_loss(clusters, to_group
         model.test_step(batch, 0)
 
 
+@pytest.mark.parametrize("every", [3, 0])  # 0: Lightning's "never write to the loggers"
 def test_train_loss_is_logged_at_the_logger_cadence_and_on_each_epoch_last_batch(
-    clusters, to_group_samples, head_model, fast_trainer, monkeypatch
+    every, clusters, to_group_samples, head_model, fast_trainer, monkeypatch, tmp_path
 ):
+    from pytorch_lightning.loggers import CSVLogger
+
     vectors, labels = clusters(per_class=14)
     loader = GroupSimilarityDataLoader(to_group_samples(vectors, labels), batch_size=4)
     model = head_model(vectors.shape[1], TripletLoss)
-    trainer = fast_trainer(max_epochs=2, log_every_n_steps=3)
+    logger = CSVLogger(str(tmp_path), name="log")
+    trainer = fast_trainer(max_epochs=2, log_every_n_steps=every, logger=logger)
     logged_at = []  # global step of each `train_loss` log call
     original_log = model.log
 
@@ -327,11 +332,14 @@ def test_train_loss_is_logged_at_the_logger_cadence_and_on_each_epoch_last_batch
     monkeypatch.setattr(model, "log", recording_log)
     Quaterion.fit(model, trainer, loader)
     per_epoch = len(loader)
-    expected = [
-        step for step in range(2 * per_epoch) if (step + 1) % 3 == 0 or (step + 1) % per_epoch == 0
-    ]
-    assert per_epoch % 3 != 0 and logged_at == expected
+    assert per_epoch % 3 != 0 and trainer.global_step == 2 * per_epoch
+    last_batches = [step for step in range(2 * per_epoch) if (step + 1) % per_epoch == 0]
+    cadence = [step for step in range(2 * per_epoch) if every and (step + 1) % every == 0]
+    assert logged_at == sorted(set(last_batches) | set(cadence))
     assert "train_loss" in trainer.callback_metrics  # epoch-end callbacks see the last value
+    metrics_file = Path(logger.log_dir) / "metrics.csv"
+    written = metrics_file.read_text().count("\n") - 1 if metrics_file.exists() else 0
+    assert written == len(cadence)  # the loggers get exactly Lightning's cadence
 
 
 def test_attached_metric_reporting_several_values_logs_each_per_stage(
