@@ -156,3 +156,24 @@ def test_no_optional_library_is_imported_at_module_level():
                 assert not any(name == o or name.startswith(o + ".") for o in optional), (
                     f"{module.name} imports {name} at module level"
                 )
+
+
+def test_sentence_transformer_settings_changed_in_place_survive_a_round_trip(tmp_path):
+    """sentence-transformers itself does not save `do_lower_case`: the encoder's own config
+    keeps it, so a servable tokenises as the model that was saved."""
+    pytest.importorskip("sentence_transformers")
+    encoder = SentenceTransformerEncoder(minilm_path())
+    encoder.model[0].do_lower_case = True
+    encoder.model.max_seq_length = 8
+    encoder.save(str(tmp_path))
+    loaded = SentenceTransformerEncoder.load(str(tmp_path))
+    assert loaded.get_config_dict() == {
+        "trainable": False,
+        "max_seq_length": 8,
+        "do_lower_case": True,
+    }
+    collate = loaded.get_collate_fn()
+    assert (collate.lowercase, collate.max_length) == (True, 8)
+    assert collate(["a " * 20])["input_ids"].shape == (1, 8)
+    with pytest.raises(ValueError, match="max_seq_length"):
+        SentenceTransformerEncoder(minilm_path(), max_seq_length=0)

@@ -28,13 +28,26 @@ class SentenceTransformerEncoder(PretrainedEncoder):
     Args:
         model_path: local sentence-transformers directory (e.g. `minilm_path()`).
         trainable: fine-tune the network (False: frozen, cacheable, always in eval mode).
+        max_seq_length: longest token sequence kept per text (None: the model's setting).
+        do_lower_case: lower-case texts before tokenising (None: the model's setting).
 
-    Tokenisation follows the model's settings (`max_seq_length`, lower-casing); `save` writes
-    the full sentence-transformers directory (safetensors weights, configs, tokenizer).
+    `save` writes the full sentence-transformers directory (safetensors weights, configs,
+    tokenizer) and the pre-processing settings above as they are at save time (changed in
+    place or not), so a loaded servable tokenises exactly as the saved model did.
     """
 
-    def __init__(self, model_path: str | os.PathLike, trainable: bool = False):
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        trainable: bool = False,
+        max_seq_length: int | None = None,
+        do_lower_case: bool | None = None,
+    ):
         super().__init__(trainable=trainable)
+        if max_seq_length is not None and max_seq_length < 1:
+            raise ValueError(
+                f"max_seq_length must be a positive number of tokens, got {max_seq_length}"
+            )
         import_transformers("SentenceTransformerEncoder")
         sentence_transformers = import_optional(
             "sentence_transformers", "text", "SentenceTransformerEncoder"
@@ -43,23 +56,37 @@ class SentenceTransformerEncoder(PretrainedEncoder):
             local_model_dir(model_path), device="cpu", local_files_only=True
         )
         self.model.eval()
+        if max_seq_length is not None:
+            self.model.max_seq_length = max_seq_length
+        if do_lower_case is not None:
+            self.model[0].do_lower_case = do_lower_case
 
     @property
     def embedding_size(self) -> int:
         return int(self.model.get_embedding_dimension())
 
     def get_collate_fn(self) -> CollateFnType:
-        lowercase = bool(getattr(self.model[0], "do_lower_case", False))
-        return TokenizerCollate(self.model.tokenizer, self.model.max_seq_length, lowercase)
+        config = self.get_config_dict()
+        return TokenizerCollate(
+            self.model.tokenizer, config["max_seq_length"], config["do_lower_case"]
+        )
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         inputs = check_text_batch(batch)
         features = self.model({name: inputs[name] for name in TEXT_INPUTS})
         return features["sentence_embedding"]
 
+    def get_config_dict(self) -> dict:
+        """Constructor arguments other than the model path, as stored by `save`."""
+        return {
+            "trainable": self.trainable,
+            "max_seq_length": int(self.model.max_seq_length),
+            "do_lower_case": bool(getattr(self.model[0], "do_lower_case", False)),
+        }
+
     def save(self, output_path: str) -> None:
         self.model.save(output_path, create_model_card=False, safe_serialization=True)
-        write_json_atomic(Path(output_path) / CONFIG_FILE, {"trainable": self.trainable})
+        write_json_atomic(Path(output_path) / CONFIG_FILE, self.get_config_dict())
 
     @classmethod
     def load(cls, input_path: str) -> SentenceTransformerEncoder:

@@ -2,8 +2,10 @@
 extractors differ."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from quaterion.dataset import SimilarityGroupSample, SimilarityPairSample
@@ -78,3 +80,72 @@ def test_label_view_drops_objects_and_keeps_labels():
     frozen = label_view(Record(image=np.zeros(4), label=3, name="x"))
     assert frozen == Record(image=None, label=3, name="x")
     assert label_view((1, 2)) == (1, 2)  # not a dataclass: as is
+
+
+class SavingEncoder(torch.nn.Linear):
+    """A module whose saved files hold a setting that is neither a tensor nor in its repr."""
+
+    def __init__(self, setting: str):
+        super().__init__(2, 2)
+        torch.nn.init.ones_(self.weight)
+        torch.nn.init.zeros_(self.bias)
+        self.setting = setting
+
+    def save(self, output_path: str) -> None:
+        (Path(output_path) / "settings.txt").write_text(self.setting)
+
+
+def test_encoder_fingerprint_follows_every_file_save_writes():
+    assert encoder_fingerprint(SavingEncoder("a")) == encoder_fingerprint(SavingEncoder("a"))
+    assert encoder_fingerprint(SavingEncoder("a")) != encoder_fingerprint(SavingEncoder("b"))
+
+
+def test_encoder_fingerprint_sees_non_persistent_buffers():
+    first, second = torch.nn.Module(), torch.nn.Module()
+    first.register_buffer("mean", torch.zeros(3), persistent=False)
+    second.register_buffer("mean", torch.full((3,), 0.5), persistent=False)
+    assert first.state_dict() == second.state_dict() == {}
+    assert encoder_fingerprint(first) != encoder_fingerprint(second)
+
+
+def test_text_encoder_changed_in_place_changes_the_fingerprint():
+    """Tokenizer settings, tokenizer files and max length all change embeddings, so each
+    changes the fingerprint (a cache keyed by the old one is rebuilt, never reused)."""
+    pytest.importorskip("sentence_transformers")
+    from tokenizers import normalizers
+
+    from quaterion_models.encoders.extras import (
+        HuggingFaceEncoder,
+        SentenceTransformerEncoder,
+        minilm_path,
+    )
+
+    sentence = SentenceTransformerEncoder(minilm_path())
+    before = encoder_fingerprint(sentence)
+    assert encoder_fingerprint(sentence) == before  # stable while nothing changes
+    sentence.model[0].do_lower_case = not sentence.model[0].do_lower_case
+    assert encoder_fingerprint(sentence) != before
+
+    hf = HuggingFaceEncoder(minilm_path())
+    before = encoder_fingerprint(hf)
+    collate = hf.get_collate_fn()
+    lowered = collate(["Paris"])["input_ids"]
+    hf.tokenizer.backend_tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False)
+    assert not torch.equal(collate(["Paris"])["input_ids"], lowered)  # outputs do change
+    changed = encoder_fingerprint(hf)
+    assert changed != before
+    hf.max_length = 16
+    assert encoder_fingerprint(hf) not in (before, changed)
+
+
+def test_image_encoder_normalisation_and_size_change_the_fingerprint():
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from quaterion_models.encoders.extras import EfficientNetLite0Encoder
+
+    encoder = EfficientNetLite0Encoder(image_size=32)
+    before = encoder_fingerprint(encoder)
+    encoder.image_size = 64
+    resized = encoder_fingerprint(encoder)
+    assert resized != before
+    encoder.mean.fill_(0.5)  # a non-persistent buffer: in no state dict and no saved file
+    assert encoder_fingerprint(encoder) not in (before, resized)
