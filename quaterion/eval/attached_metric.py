@@ -18,7 +18,10 @@ class AttachedMetric:
     Args:
         name: logged as ``<name>_<stage>``.
         metric: the metric to compute.
-        logger, prog_bar, on_step, on_epoch: passed to ``LightningModule.log``.
+        logger: passed to ``LightningModule.log``: send the value to the loggers.
+        prog_bar: passed to ``LightningModule.log``: show the value in the progress bar.
+        on_step: passed to ``LightningModule.log``: log every step.
+        on_epoch: passed to ``LightningModule.log``: aggregate and log once per epoch.
         **log_options: any other ``log`` keyword arguments.
     """
 

@@ -97,7 +97,11 @@ def pair_retrieval_metrics(
             ``pairs[:, 0]`` indexes the queries and ``pairs[:, 1]`` the candidates.
         scores: ``[P]`` gain of each pair (default 1); ``<= 0`` means not relevant. A pair given
             twice counts once, with its highest score.
-        k, distance, query_indices, query_embeddings, chunk_size: as in :func:`retrieval_metrics`.
+        k: as in :func:`retrieval_metrics`.
+        distance: as in :func:`retrieval_metrics`.
+        query_indices: as in :func:`retrieval_metrics`.
+        query_embeddings: as in :func:`retrieval_metrics`.
+        chunk_size: as in :func:`retrieval_metrics`.
 
     Returns:
         Same keys as :func:`retrieval_metrics`.

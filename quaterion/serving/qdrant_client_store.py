@@ -25,7 +25,8 @@ class QdrantClientStore(VectorStore):
 
     Args:
         collection: collection name; an existing one must have the same width and distance.
-        dim, distance: vector width and one of "cosine", "dot_product", "euclidean", "manhattan".
+        dim: vector width.
+        distance: one of "cosine", "dot_product", "euclidean", "manhattan".
         url: Qdrant server, e.g. "http://localhost:6333".
         location: ":memory:" for the client's in-memory local mode.
         path: a directory for the client's on-disk local mode.

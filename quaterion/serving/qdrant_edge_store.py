@@ -33,8 +33,10 @@ class QdrantEdgeStore(VectorStore):
 
     Args:
         path: shard directory.
-        dim, distance: vector width and one of "cosine", "dot_product", "euclidean", "manhattan".
-        hnsw_m, hnsw_ef_construct: HNSW graph degree and build-time beam width.
+        dim: vector width.
+        distance: one of "cosine", "dot_product", "euclidean", "manhattan".
+        hnsw_m: HNSW graph degree.
+        hnsw_ef_construct: HNSW build-time beam width.
         search_ef: query-time beam width (None: Qdrant's default).
         indexing_threshold_kb: segment size from which HNSW is built.
     """
