@@ -12,6 +12,11 @@ from torch import Tensor
 from quaterion.distances import Distance
 from quaterion.loss.mined_group_loss import MinedGroupLoss
 
+#: Smallest magnitude of the batch's mean hardest-negative distance that ``hard`` mining divides
+#: by; a mean closer to 0 (collapsed embeddings) is replaced by this constant. It sits above
+#: float32 rounding of a distance between equal vectors (~1e-7).
+MIN_HARD_SCALE = 1e-6
+
 
 class TripletLoss(MinedGroupLoss):
     """Triplet loss (Schroff et al., 2015) on triplets mined from a batch of grouped objects.
@@ -27,7 +32,10 @@ class TripletLoss(MinedGroupLoss):
                    mean over (a, p) of relu(D[a,p] - D[a,n*] + m)
 
     ``hard`` divides by the batch mean of the hardest-negative distances to prevent collapse (as
-    in the original); anchors without positives contribute ``hp = 0``. Shapes: embeddings
+    in the original); a mean of magnitude below ``MIN_HARD_SCALE`` (collapsed embeddings, where
+    the original returned NaN) is replaced by ``MIN_HARD_SCALE``, so collapse gives a finite loss
+    (``m`` when every distance is 0) whose gradient pushes negatives apart. Anchors without
+    positives contribute ``hp = 0``. Shapes: embeddings
     ``(B, D)``, groups ``(B,)``. ``all`` runs in ``O(B^2 log B)`` (sorting), not ``O(B^3)``.
 
     Differs from the original: ``semi_hard`` is real semi-hard mining (the original averaged
@@ -107,7 +115,11 @@ def hard_triplet_loss(
     hardest_negative = (distances + row_max * ~negative).min(dim=1).values  # (A,)
     if soft:
         return F.softplus(hardest_positive - hardest_negative).mean()
-    scaled_gap = (hardest_positive - hardest_negative) / hardest_negative.mean()
+    scale = hardest_negative.mean()
+    # collapsed embeddings make the scale 0 (0 / 0): a constant floor keeps the loss finite
+    # and its gradient (1 / floor times the gap's) pushing negatives apart
+    scale = torch.where(scale.abs() < MIN_HARD_SCALE, MIN_HARD_SCALE, scale)
+    scaled_gap = (hardest_positive - hardest_negative) / scale
     return F.relu(scaled_gap + margin).mean()
 
 

@@ -40,6 +40,8 @@ def oracle(distance_rows, positive, negative, margin, mining, soft=False):
         if soft:
             return sum(math.log1p(math.exp(g)) for g in gaps) / len(gaps)
         mean_negative = sum(hardest_negatives) / len(hardest_negatives)
+        if abs(mean_negative) < 1e-6:  # collapsed embeddings: the documented floor
+            mean_negative = 1e-6
         return sum(max(g / mean_negative + margin, 0) for g in gaps) / len(gaps)
     total, count = 0.0, 0
     for a, row in enumerate(distance_rows):
@@ -197,6 +199,35 @@ def test_every_mining_gives_a_differentiable_scalar_on_a_larger_batch():
         value = TripletLoss(mining=mining)(embeddings, groups)
         (grad,) = torch.autograd.grad(value, embeddings)
         assert value.dim() == 0 and torch.isfinite(grad).all()
+
+
+def test_hard_mining_on_nearly_collapsed_embeddings_matches_a_worked_example():
+    """Points 0, s, 2s, 3s on a line (groups a, a, b, b), s = 1e-8, Euclidean distance.
+
+    Hardest positive / negative per anchor: (s, 2s), (s, s), (s, s), (s, 2s); the mean
+    hardest negative 1.5s is below the floor 1e-6, so the gaps -s, 0, 0, -s are divided by 1e-6:
+    loss = mean(relu(-0.01 + 0.5), 0.5, 0.5, relu(-0.01 + 0.5)) = 0.495 (unguarded: 0.25).
+    The gaps as functions of the points: x1-x2, 2x1-x0-x2, x1-2x2+x3, x1-x2; all four are
+    active, so d loss / dx = [-1, 5, -5, 1] / (4 * 1e-6): positives pulled together, the
+    negative neighbours 1 and 2 pushed apart.
+    """
+    points = (torch.arange(4, dtype=torch.float64) * 1e-8).unsqueeze(1).requires_grad_()
+    loss = TripletLoss(margin=0.5, distance_metric_name=Distance.EUCLIDEAN, mining="hard")
+    value = loss(points, torch.tensor([0, 0, 1, 1]))
+    (grad,) = torch.autograd.grad(value, points)
+    assert value.item() == pytest.approx(0.495, abs=1e-12)
+    expected = torch.tensor([[-1.0], [5.0], [-5.0], [1.0]], dtype=torch.float64) / 4e-6
+    torch.testing.assert_close(grad, expected, rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("name", ["cosine", "euclidean", "manhattan"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_hard_mining_on_collapsed_embeddings_is_finite(name, dtype):
+    """Equal embeddings made the original return 0 / 0 = NaN."""
+    embeddings = torch.ones(6, 3, dtype=dtype, requires_grad=True)
+    value = TripletLoss(margin=0.3, distance_metric_name=name, mining="hard")(embeddings, G6)
+    (grad,) = torch.autograd.grad(value, embeddings)
+    assert value.item() == pytest.approx(0.3, abs=1e-6) and torch.isfinite(grad).all()
 
 
 def test_errors_and_config():
