@@ -9,6 +9,7 @@ from typing import Any
 
 from quaterion.cli.config import ConfigError, DataConfig
 from quaterion.data.wordnet import BROAD_NOUN_CATEGORIES
+from quaterion.dataset.group_labels import GroupLabels
 
 #: lexical categories of `wordnet-lexical` when the config names none
 DEFAULT_CATEGORIES = BROAD_NOUN_CATEGORIES
@@ -19,12 +20,21 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
 
 @dataclass
 class Task:
-    """Samples to train on and to evaluate on, with their kind ("groups" or "pairs")."""
+    """Samples to train on and to evaluate on, with their kind ("groups" or "pairs").
+
+    Group samples keep their labels as the data names them (intent names, category names);
+    `labels` maps those names to the integer ids that losses and metrics use.
+    """
 
     kind: str
     train: list[Any]
     held_out: list[Any]
-    num_groups: int = 0  # distinct groups (0 for pairs), for class-based losses
+    labels: GroupLabels | None = None  # groups only: every label of the data, sorted
+
+    @property
+    def num_groups(self) -> int:
+        """Distinct groups (0 for pairs): the class count of class-based losses."""
+        return len(self.labels) if self.labels is not None else 0
 
 
 def _wordnet_lexical(config: DataConfig, limit: int) -> list[Any]:
@@ -39,11 +49,11 @@ def _wordnet_lexical(config: DataConfig, limit: int) -> list[Any]:
             f"config field 'data.categories' has unknown noun categories {unknown}; valid: "
             f"{', '.join(nouns)}"
         )
-    index = {LEXNAMES.index(name): position for position, name in enumerate(categories)}
+    wanted = {LEXNAMES.index(name) for name in categories}
     samples = [
-        SimilarityGroupSample(obj=sample.obj, group=index[sample.group])
+        SimilarityGroupSample(obj=sample.obj, group=LEXNAMES[sample.group])
         for sample in definition_groups(load_wordnet(("noun",)))
-        if sample.group in index
+        if sample.group in wanted
     ]
     return subsample(samples, limit, config.seed)
 
@@ -66,6 +76,7 @@ def _whole_groups(samples: list[Any], limit: int, seed: int) -> list[Any]:
 def _samples(config: DataConfig, kind: str) -> list[Any]:
     """All samples a data config describes (before the held-out split)."""
     from quaterion.data import (
+        CLASS_NAMES,
         fashion_mnist_groups,
         load_wordnet,
         read_group_samples,
@@ -74,6 +85,7 @@ def _samples(config: DataConfig, kind: str) -> list[Any]:
         synonym_groups,
         word_definition_pairs,
     )
+    from quaterion.dataset import SimilarityGroupSample
 
     limit = config.limit if config.limit is not None else DEFAULT_LIMIT
     if config.kind == "wordnet-lexical":
@@ -83,7 +95,10 @@ def _samples(config: DataConfig, kind: str) -> list[Any]:
     if config.kind == "wordnet-definitions":
         return subsample(word_definition_pairs(load_wordnet(("noun",))), limit, config.seed)
     if config.kind == "fashion-mnist":
-        return fashion_mnist_groups("train", limit=limit)
+        return [
+            SimilarityGroupSample(obj=sample.obj, group=CLASS_NAMES[sample.group])
+            for sample in fashion_mnist_groups("train", limit=limit)
+        ]
     read = read_group_samples if kind == "groups" else read_pair_samples
     samples = read(config.path)
     return samples if config.limit is None else subsample(samples, config.limit, config.seed)
@@ -115,8 +130,19 @@ def load_task(config: DataConfig, kind: str) -> Task:
         raise ConfigError(f"data section gives {len(samples)} samples; at least 4 are needed")
     by_group = (lambda sample: sample.group) if config.kind == "wordnet-synonyms" else None
     train, held_out = train_held_out_split(samples, config.val_fraction, config.seed, by_group)
-    groups = {sample.group for sample in samples} if kind == "groups" else set()
-    return Task(kind, train, held_out, num_groups=max(groups, default=-1) + 1)
+    if kind == "pairs":
+        return Task(kind, train, held_out)
+    where = _data_name(config)
+    GroupLabels.of_samples(samples).check_trainable(where)
+    GroupLabels.of_samples(train).check_trainable(
+        f"the training part ({1 - config.val_fraction:.0%}) of {where}"
+    )
+    return Task(kind, train, held_out, GroupLabels.of_samples(samples))
+
+
+def _data_name(config: DataConfig) -> str:
+    """How errors name the data of `config`: its file, or its kind."""
+    return str(config.path) if config.kind in ("csv", "jsonl") else f"data.kind {config.kind!r}"
 
 
 def load_evaluation_samples(spec: str) -> tuple[str, list[Any]]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+#: cut-offs of `quaterion evaluate` without -k (those larger than the data are left out)
+DEFAULT_KS = (1, 10)
+
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `quaterion evaluate`."""
@@ -15,32 +18,54 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "groups (obj, group) or pairs (obj_a, obj_b, score)",
     )
     parser.add_argument(
-        "-k", type=int, nargs="+", default=[1, 10], help="cut-offs of precision@k (default 1 10)"
+        "-k",
+        type=int,
+        nargs="+",
+        default=None,
+        help="cut-offs of precision@k, at most the candidates per query (default: 1 10, "
+        "those that fit)",
     )
     parser.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
 
 
-def evaluate_samples(model: object, kind: str, samples: list, ks: list[int]) -> dict[str, float]:
+def check_ks(ks: list[int], candidates: int) -> None:
+    """ValueError naming `-k` unless every cut-off is between 1 and the candidates per query."""
+    wrong = [k for k in ks if not 1 <= k <= candidates]
+    if wrong:
+        raise ValueError(
+            f"-k {' '.join(map(str, wrong))}: each query ranks {candidates} candidates, so every "
+            f"-k value must be between 1 and {candidates}"
+        )
+
+
+def evaluate_samples(
+    model: object, kind: str, samples: list, ks: list[int] | None
+) -> dict[str, float]:
     """Encode `samples` with `model` and rank them: groups query each other, pairs' obj_a
-    queries the obj_b column."""
+    queries the obj_b column. `ks` None: cut-offs 1 and 10, those that fit the data."""
     import torch
 
+    from quaterion.dataset.group_labels import GroupLabels
     from quaterion.eval.retrieval import pair_retrieval_metrics, retrieval_metrics
 
     def encode(objects: list) -> torch.Tensor:
         return model.encode(objects, batch_size=64, to_numpy=False, show_progress=True)
 
+    candidates_per_query = len(samples) - 1 if kind == "groups" else len(samples)
+    if ks is None:
+        ks = [k for k in DEFAULT_KS if k <= candidates_per_query] or [1]
+    check_ks(ks, candidates_per_query)
     if kind == "groups":
-        groups = torch.tensor([sample.group for sample in samples])
-        ks = [k for k in ks if k < len(samples)] or [1]
+        labels = GroupLabels.of_samples(samples)
+        labels.check_trainable("the evaluation data")
+        groups = torch.tensor([labels.id_of(sample.group) for sample in samples])
         metrics = retrieval_metrics(encode([s.obj for s in samples]), groups, k=ks)
     else:
         candidates = encode([sample.obj_b for sample in samples])
         queries = encode([sample.obj_a for sample in samples])
         pairs = torch.arange(len(samples)).repeat(2, 1).T  # query i <-> candidate i
         scores = torch.tensor([float(sample.score) for sample in samples])
-        ks = [k for k in ks if k <= len(samples)] or [1]
         metrics = pair_retrieval_metrics(candidates, pairs, scores, k=ks, query_embeddings=queries)
     return {name: float(value) for name, value in metrics.items()}
 
@@ -50,8 +75,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from quaterion.cli.data_sources import load_evaluation_samples
     from quaterion_models import SimilarityModel
 
-    if any(k < 1 for k in args.k):
-        raise ValueError(f"-k values must be at least 1, got {args.k}")
+    if args.k is not None:  # below 1 is wrong for any data: say so before loading it
+        check_ks(args.k, candidates=max(args.k))
     kind, samples = load_evaluation_samples(args.data)
     model = SimilarityModel.load(args.servable)
     metrics = evaluate_samples(model, kind, samples, args.k)
@@ -59,6 +84,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(metrics, sort_keys=True))
         return 0
     print(f"{len(samples)} samples ({kind}) from {args.data}")
+    if kind == "groups":
+        from quaterion.dataset.group_labels import GroupLabels
+
+        print(f"groups: {GroupLabels.of_samples(samples).summary()}")
     for name, value in metrics.items():
         print(f"{name:<16}{value:.4f}")
     return 0

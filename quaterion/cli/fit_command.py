@@ -52,11 +52,15 @@ def run_fit(args: argparse.Namespace) -> int:
         cache_dir=config.cache_dir,
     )
     loader_type = GroupSimilarityDataLoader if task.kind == "groups" else PairsSimilarityDataLoader
+    train, held_out = task.train, task.held_out
+    if task.labels is not None:  # losses take integer ids: sorted labels -> 0..G-1
+        print(f"Groups: {task.labels.summary()}")
+        train, held_out = task.labels.to_ids(train), task.labels.to_ids(held_out)
     generator = torch.Generator().manual_seed(config.seed)  # same shuffles with a reused cache
     train_loader = loader_type(
-        task.train, batch_size=config.batch_size, shuffle=True, generator=generator
+        train, batch_size=config.batch_size, shuffle=True, generator=generator
     )
-    val_loader = loader_type(task.held_out, batch_size=config.batch_size)
+    val_loader = loader_type(held_out, batch_size=config.batch_size)
     history = fit(model, train_loader, val_loader, config.epochs, config.seed)
     output = args.output or config.output_dir
     model.save_servable(output)

@@ -1,5 +1,6 @@
 """Samples, datasets and data loaders for similarity learning."""
 
+from quaterion.dataset.group_labels import GroupLabels
 from quaterion.dataset.similarity_data_loader import (
     GroupSimilarityDataLoader,
     PairsSimilarityDataLoader,
@@ -9,6 +10,7 @@ from quaterion.dataset.similarity_dataset import SimilarityGroupDataset
 from quaterion.dataset.similarity_samples import SimilarityGroupSample, SimilarityPairSample
 
 __all__ = [
+    "GroupLabels",
     "GroupSimilarityDataLoader",
     "PairsSimilarityDataLoader",
     "SimilarityDataLoader",

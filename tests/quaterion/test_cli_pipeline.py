@@ -17,27 +17,6 @@ TOOLS = ["a sharp knife", "a heavy hammer", "a long saw", "a metal wrench", "a s
 
 
 @pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    transformers = pytest.importorskip("transformers")
-    from quaterion_models.encoders.extras import minilm_path
-
-    path = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_path())
-    torch.manual_seed(0)
-    config = transformers.BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    transformers.BertModel(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def groups_csv(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "groups.csv"
     rows = [f'"{text}",0' for text in ANIMALS] + [f'"{text}",1' for text in TOOLS]

@@ -29,7 +29,7 @@ class HuggingFaceEncoder(PretrainedEncoder):
         model_path: local directory with a transformers model and its tokenizer
             (e.g. `minilm_path()`); the hub is never contacted.
         trainable: fine-tune the transformer (False: frozen, cacheable, always in eval mode).
-        max_length: longest token sequence kept per text.
+        max_length: longest token sequence kept per text (at most the model's positions).
         normalize: L2-normalise the pooled embeddings.
 
     `save` writes the weights (safetensors), the model config and the tokenizer files next to
@@ -61,7 +61,9 @@ class HuggingFaceEncoder(PretrainedEncoder):
         return int(self.model.config.hidden_size)
 
     def get_collate_fn(self) -> CollateFnType:
-        return TokenizerCollate(self.tokenizer, self.max_length)
+        # a model with fewer positions than max_length would fail on long texts: cut there
+        positions = getattr(self.model.config, "max_position_embeddings", None) or self.max_length
+        return TokenizerCollate(self.tokenizer, min(self.max_length, positions))
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         inputs = check_text_batch(batch)

@@ -60,3 +60,70 @@ def test_unsupported_or_missing_files(tmp_path):
     (tmp_path / "data.xlsx").write_text("x")
     with pytest.raises(ValueError, match=r"unsupported extension '\.xlsx'"):
         read_group_samples(tmp_path / "data.xlsx")
+
+
+def test_string_labels_are_kept_stripped_and_integer_files_give_ints(tmp_path):
+    path = tmp_path / "intents.csv"
+    path.write_text("obj,group\nwhere is my parcel, shipping \nI forgot my password,password\n")
+    assert read_group_samples(path) == [
+        SimilarityGroupSample("where is my parcel", "shipping"),
+        SimilarityGroupSample("I forgot my password", "password"),
+    ]
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("obj,group\na,7\nb,x\n")  # one non-integer label: all stay strings
+    assert [s.group for s in read_group_samples(mixed)] == ["7", "x"]
+
+
+def test_a_byte_order_mark_is_skipped(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("obj,group\ncafé,drinks\ntea,drinks\n".encode("utf-8-sig"))
+    assert read_group_samples(path)[0] == SimilarityGroupSample("café", "drinks")
+    jsonl = tmp_path / "bom.jsonl"
+    jsonl.write_bytes('{"obj": "a", "group": "x"}\n'.encode("utf-8-sig"))
+    assert read_group_samples(jsonl) == [SimilarityGroupSample("a", "x")]
+
+
+@pytest.mark.parametrize("name", ["latin.csv", "latin.jsonl"])
+def test_another_encoding_names_the_line_and_how_to_convert(tmp_path, name):
+    path = tmp_path / name
+    rows = ["a,x", "b,x", "c,y", "crème brûlée,y"]
+    if name.endswith(".jsonl"):
+        rows = [
+            json.dumps({"obj": r.split(",")[0], "group": "x"}, ensure_ascii=False) for r in rows
+        ]
+    else:
+        rows = ["obj,group", *rows]
+    path.write_bytes(("\n".join(rows) + "\n").encode("latin-1"))
+    with pytest.raises(DataFileError) as error:
+        read_group_samples(path)
+    expected_line = 5 if name.endswith(".csv") else 4
+    assert error.value.line == expected_line
+    assert "not UTF-8" in str(error.value) and "0xe8" in str(error.value)
+    assert f"iconv -f latin1 -t utf-8 {path}" in str(error.value)
+
+
+def test_a_field_longer_than_the_csv_default_limit_is_read(tmp_path):
+    import csv
+
+    long_text = "word " * 40_000  # 200 kB, beyond csv's 128 KiB field limit
+    path = tmp_path / "long.csv"
+    path.write_text(f'obj,group\n"{long_text}",a\nshort,b\n')
+    limit = csv.field_size_limit()
+    assert read_group_samples(path)[0].obj == long_text
+    assert csv.field_size_limit() == limit  # the module-wide limit is restored
+
+
+def test_a_row_with_more_fields_than_the_header_is_refused(tmp_path):
+    path = tmp_path / "commas.csv"
+    path.write_text("obj,group\nhello,a\nI am leaving, cancel everything,cancel\n")
+    with pytest.raises(DataFileError, match="3 fields, but the header names 2; quote") as error:
+        read_group_samples(path)
+    assert error.value.line == 3
+
+
+def test_an_object_under_two_groups_is_counted_in_a_warning(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("obj,group\na,x\na,y\nb,x\nb,z\nc,x\nc,x\n")
+    with pytest.warns(UserWarning, match=r"2 object\(s\) are listed under two groups or more"):
+        samples = read_group_samples(path)
+    assert len(samples) == 6
