@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from quaterion.distances.ranking_space import RankingSpace
+
 
 class BaseDistance:
     """Rowwise and matrix forms of a distance and of its similarity.
@@ -32,4 +34,10 @@ class BaseDistance:
     @staticmethod
     def similarity_matrix(x: Tensor, y: Tensor | None = None) -> Tensor:
         """Similarities between all rows of ``x`` and all rows of ``y``: ``(Bx, By)``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def ranking_space(candidates: Tensor) -> RankingSpace:
+        """Order-preserving keys of this distance over ``candidates`` ``[N, D]``, for exact
+        retrieval (see :mod:`quaterion.distances.ranking_space`)."""
         raise NotImplementedError

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from quaterion.distances.base_distance import BaseDistance
+from quaterion.distances.ranking_space import CosineSpace
 
 
 class Cosine(BaseDistance):
@@ -39,3 +40,7 @@ class Cosine(BaseDistance):
         x_norm = F.normalize(x, p=2, dim=1)
         y_norm = x_norm if y is None else F.normalize(y, p=2, dim=1)
         return (x_norm @ y_norm.T + 1) / 2
+
+    @staticmethod
+    def ranking_space(candidates: Tensor) -> CosineSpace:
+        return CosineSpace(candidates)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from quaterion.distances.base_distance import BaseDistance
+from quaterion.distances.ranking_space import RankingSpace
 
 
 class DotProduct(BaseDistance):
@@ -25,3 +26,7 @@ class DotProduct(BaseDistance):
     @staticmethod
     def similarity_matrix(x: Tensor, y: Tensor | None = None) -> Tensor:
         return x @ (x if y is None else y).T
+
+    @staticmethod
+    def ranking_space(candidates: Tensor) -> RankingSpace:
+        return RankingSpace(candidates)

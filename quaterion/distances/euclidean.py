@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from quaterion.distances.base_distance import BaseDistance
+from quaterion.distances.ranking_space import EuclideanSpace
 
 
 class Euclidean(BaseDistance):
@@ -31,3 +32,7 @@ class Euclidean(BaseDistance):
     @staticmethod
     def similarity_matrix(x: Tensor, y: Tensor | None = None) -> Tensor:
         return 1 / (1 + Euclidean.distance_matrix(x, y))
+
+    @staticmethod
+    def ranking_space(candidates: Tensor) -> EuclideanSpace:
+        return EuclideanSpace(candidates)

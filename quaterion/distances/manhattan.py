@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from quaterion.distances.base_distance import BaseDistance
+from quaterion.distances.ranking_space import ManhattanSpace
 
 
 class Manhattan(BaseDistance):
@@ -30,3 +31,7 @@ class Manhattan(BaseDistance):
     @staticmethod
     def similarity_matrix(x: Tensor, y: Tensor | None = None) -> Tensor:
         return 1 / (1 + Manhattan.distance_matrix(x, y))
+
+    @staticmethod
+    def ranking_space(candidates: Tensor) -> ManhattanSpace:
+        return ManhattanSpace(candidates)

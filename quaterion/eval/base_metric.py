@@ -1,42 +1,81 @@
-"""Base of the batch metrics: distances and labels of a batch -> a value."""
+"""Base of the metrics: embeddings and targets -> the retrieval engine -> a value."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from quaterion.distances import Distance
-from quaterion.eval.retrieval import no_relevant_error
-
-if TYPE_CHECKING:
-    from quaterion.eval.samplers import BaseSampler
+from quaterion.eval.retrieval import (
+    QueryScores,
+    RetrievalInputs,
+    dense_query_scores,
+    score_queries,
+)
 
 
 class BaseMetric:
-    """A metric of embeddings: ``compute`` = ``precompute`` (distance matrix and labels matrix,
-    self-matches pushed to the end) then ``raw_compute`` on those matrices.
+    """A metric of embeddings, read off the per-query scores of the retrieval engine
+    (:mod:`quaterion.eval.retrieval`, where the averaging rule is documented).
+
+    Every entry point ranks through the engine and ends in ``from_scores``:
+
+    - ``compute(embeddings, **targets)``: one batch (or ``evaluate()``: everything accumulated);
+    - a whole dataset, through the :class:`~quaterion.eval.evaluator.Evaluator`: ranked chunk
+      by chunk, once for all its metrics; no ``[Q, N]`` matrix is built;
+    - ``raw_compute(distance_matrix, labels)``: dense matrices, as in the original's API.
 
     Args:
         distance_metric_name: distance used to rank the embeddings.
     """
 
+    # queries ranked at once by the engine (None: sized to the data)
+    chunk_size: int | None = None
+
     def __init__(self, distance_metric_name: Distance = Distance.COSINE):
         self._distance_metric_name = distance_metric_name
         self.distance = Distance.get_by_name(distance_metric_name)
 
-    def compute(self, *args: Any, **kwargs: Any) -> Tensor:
-        """The metric of one batch of embeddings and targets."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement compute")
+    @property
+    def distance_name(self) -> str:
+        """Name of the distance the metric ranks by (a :class:`Distance` value)."""
+        return str(Distance(self._distance_metric_name))
 
-    def evaluate(self) -> Tensor:
+    @property
+    def cutoffs(self) -> int | Sequence[int]:
+        """The ``k`` of the engine's @k metrics this metric reads."""
+        return 1
+
+    def from_scores(self, scores: QueryScores) -> Any:
+        """The metric's value from the engine's per-query scores."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement from_scores")
+
+    def retrieval_inputs(self, embeddings: Tensor, **targets: Any) -> RetrievalInputs:
+        """What the engine ranks for one batch of embeddings and its targets."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement retrieval_inputs")
+
+    def score(self, inputs: RetrievalInputs) -> QueryScores:
+        """Per-query scores of ``inputs`` with this metric's distance, cut-offs and chunk size."""
+        return score_queries(
+            inputs, self.cutoffs, distance=self.distance_name, chunk_size=self.chunk_size
+        )
+
+    def compute(self, embeddings: Tensor, **targets: Any) -> Any:
+        """The metric of one batch of embeddings and targets (NaN where no query has a relevant
+        object: a batch need not hold two objects of a group)."""
+        return self.from_scores(self.score(self.retrieval_inputs(embeddings.detach(), **targets)))
+
+    def evaluate(self) -> Any:
         """The metric of everything accumulated with ``update``."""
         raise NotImplementedError(f"{type(self).__name__} does not implement evaluate")
 
-    def raw_compute(self, distance_matrix: Tensor, labels: Tensor) -> Tensor:
-        """The metric of a ``[Q, N]`` distance matrix and the matching ``[Q, N]`` labels."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement raw_compute")
+    def raw_compute(self, distance_matrix: Tensor, labels: Tensor) -> Any:
+        """The metric of a ``[Q, N]`` distance matrix and the matching ``[Q, N]`` labels (gains;
+        > 0 = relevant). Nothing is excluded as a self-match: mask it beforehand."""
+        return self.from_scores(dense_query_scores(distance_matrix, labels, self.cutoffs))
 
     @staticmethod
     def prepare_labels(**targets: Tensor) -> Tensor:
@@ -44,7 +83,8 @@ class BaseMetric:
         raise NotImplementedError("this metric does not implement prepare_labels")
 
     def precompute(self, embeddings: Tensor, **targets: Tensor) -> tuple[Tensor, Tensor]:
-        """``(labels matrix as float, distance matrix)`` of a batch, self-matches ranked last."""
+        """``(labels matrix as float, distance matrix)`` of a batch, for ``raw_compute``; the
+        original's API: each row's own column holds ``max + 1``, so it ranks last."""
         labels = self.prepare_labels(**targets)
         distance_matrix = self.distance.distance_matrix(embeddings).detach()
         exclude_self_matches(
@@ -52,23 +92,9 @@ class BaseMetric:
         )
         return labels.float(), distance_matrix
 
-    def evaluate_with(self, sampler: BaseSampler, dataset: Any, model: Any) -> Any:
-        """The metric of a dataset, as the :class:`~quaterion.eval.evaluator.Evaluator` asks.
-
-        Default: ``raw_compute`` on the dense matrices from ``sampler.sample``. Metrics that rank
-        without a dense matrix override it.
-
-        Raises:
-            ValueError: no query has a relevant object (e.g. every group has a single member).
-        """
-        labels, distance_matrix = sampler.sample(dataset, self, model)
-        if not (labels > 0).any():
-            raise no_relevant_error()
-        return self.raw_compute(distance_matrix, labels)
-
 
 def exclude_self_matches(distance_matrix: Tensor, self_columns: Tensor) -> None:
     """Set ``distance_matrix[i, self_columns[i]]`` to ``max + 1`` (in place) so a row's own
-    embedding ranks after every other candidate."""
+    embedding ranks after every other candidate (the dense matrices of the original's API)."""
     rows = torch.arange(len(self_columns), device=distance_matrix.device)
     distance_matrix[rows, self_columns.to(distance_matrix.device)] = distance_matrix.max() + 1

@@ -150,74 +150,34 @@ class KeyBlock:
 class CandidateIndex:
     """Candidates prepared once for a distance; ``block(queries)`` ranks a chunk of queries.
 
-    Fast keys are an order-preserving form of the distance (no ``1 - x`` or square root):
-    cosine ranks by ``-<x/|x|, y/|y|>``, dot product by ``-<x, y>``, euclidean by
-    ``|y - m|^2 - 2 <x - m, y - m>`` (``m`` = the candidates' mean, which limits cancellation),
-    manhattan by the L1 distance.
+    Keys come from the distance's :class:`~quaterion.distances.ranking_space.RankingSpace`
+    (``Distance.get_by_name(name).ranking_space``), the one place that knows its formula.
     """
 
-    def __init__(self, candidates: Tensor, distance: Distance):
-        self.distance = distance
-        self.center: Tensor | None = None
-        if distance == Distance.COSINE:
-            candidates = F.normalize(candidates, p=2, dim=1)
-        elif distance == Distance.EUCLIDEAN:
-            self.center = candidates.mean(dim=0)
-            candidates = candidates - self.center
-            self.squared_norms = candidates.pow(2).sum(dim=1)
-        self.candidates = candidates
-        self._norm_order = 1 if distance == Distance.MANHATTAN else 2
-        self._largest_norm = _norms(candidates, self._norm_order).max()
+    def __init__(self, candidates: Tensor, distance: Distance | str):
+        self.space = Distance.get_by_name(distance).ranking_space(candidates)
         # |fast - exact| <= 2 x the worst-case rounding of a D-term float sum, (D + 2) unit
-        # roundoffs each (eps = 2 unit roundoffs), times the scale below.
+        # roundoffs each (eps = 2 unit roundoffs), times the space's rounding scale.
         self._rounding = (candidates.shape[1] + 2) * torch.finfo(candidates.dtype).eps
 
     def block(self, queries: Tensor, excluded: Tensor | None = None) -> KeyBlock:
         """Keys of ``[c, D]`` queries; ``excluded[i]`` (if given) is never retrieved by row i."""
-        queries = self._prepare(queries)
-        if self.distance == Distance.MANHATTAN:
-            keys = torch.cdist(queries, self.candidates, p=1)
-        elif self.distance == Distance.EUCLIDEAN:
-            keys = torch.addmm(self.squared_norms, queries, self.candidates.T, alpha=-2)
-        else:
-            keys = queries.neg() @ self.candidates.T
+        queries = self.space.prepare(queries)
+        keys = self.space.keys(queries)
         if excluded is not None:
             keys[torch.arange(len(keys), device=keys.device), excluded] = torch.inf
-        norms = _norms(queries, self._norm_order)
-        if self.distance == Distance.EUCLIDEAN:
-            scale = self._largest_norm * (self._largest_norm + 2 * norms)
-        elif self.distance == Distance.MANHATTAN:
-            scale = self._largest_norm + norms
-        else:
-            scale = self._largest_norm * norms
+        tolerance = self._rounding * self.space.rounding_scale(self.space.norms(queries))
         return KeyBlock(
-            keys,
-            self._rounding * scale,
-            lambda rows, cols: self._exact(queries, rows, cols),
-            excluded,
+            keys, tolerance, lambda rows, cols: self._exact(queries, rows, cols), excluded
         )
-
-    def _prepare(self, queries: Tensor) -> Tensor:
-        if self.distance == Distance.COSINE:
-            return F.normalize(queries, p=2, dim=1)
-        if self.center is not None:
-            return queries - self.center
-        return queries
 
     def _exact(self, queries: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
         """Keys of pairs, each summed on its own so chunking cannot change it."""
         step = max(1, _EXACT_BATCH_ELEMENTS // max(1, queries.shape[1]))
         parts = [torch.empty(0, dtype=queries.dtype, device=queries.device)]
         for start in range(0, len(rows), step):
-            left = queries[rows[start : start + step]]
-            right = self.candidates[cols[start : start + step]]
-            if self.distance == Distance.MANHATTAN:
-                parts.append((left - right).abs().sum(dim=1))
-            elif self.distance == Distance.EUCLIDEAN:
-                squared = self.squared_norms[cols[start : start + step]]
-                parts.append(squared - 2 * (left * right).sum(dim=1))
-            else:
-                parts.append(-(left * right).sum(dim=1))
+            batch = slice(start, start + step)
+            parts.append(self.space.pair_keys(queries[rows[batch]], cols[batch]))
         return torch.cat(parts)
 
 
@@ -280,11 +240,6 @@ def _mixed_runs(run: Tensor, gains: Tensor) -> Tensor:
     low = torch.full_like(gains, torch.inf).scatter_reduce(0, ids, gains, "amin")
     high = torch.full_like(gains, -torch.inf).scatter_reduce(0, ids, gains, "amax")
     return (low != high)[ids].view(run.shape)
-
-
-def _norms(vectors: Tensor, order: int) -> Tensor:
-    """float64 row norms, enlarged by 0.1% to cover their own rounding."""
-    return torch.linalg.vector_norm(vectors, ord=order, dim=1).to(torch.float64) * 1.001
 
 
 def _round(values: Tensor, dtype: torch.dtype, down: bool) -> Tensor:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
 from quaterion.distances import Distance
-from quaterion.eval.retrieval import check_ks, dense_retrieval_metrics
-
-if TYPE_CHECKING:
-    from quaterion.eval.samplers import BaseSampler
+from quaterion.eval.retrieval import QueryScores, check_ks
 
 
 class RankingMetricMixin:
-    """For metrics whose ``compute`` runs the chunked engine of :mod:`quaterion.eval.retrieval`
-    and returns ``{metric name: value}``."""
+    """For metrics that return every metric of the engine (:mod:`quaterion.eval.retrieval`) as
+    ``{metric name: value}``, averaged over the queries with a relevant object."""
 
     def __init__(
         self,
@@ -31,10 +27,9 @@ class RankingMetricMixin:
         self.k = k
         self.chunk_size = chunk_size
 
-    def raw_compute(self, distance_matrix: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        """All metrics of a dense ``[Q, N]`` distance matrix and labels matrix."""
-        return dense_retrieval_metrics(distance_matrix, labels, self.k)
+    @property
+    def cutoffs(self) -> int | Sequence[int]:
+        return self.k
 
-    def evaluate_with(self, sampler: BaseSampler, dataset: Any, model: Any) -> dict[str, Tensor]:
-        """All metrics of a dataset, ranked chunk by chunk (no dense matrix is built)."""
-        return self.compute(**sampler.retrieval_inputs(dataset, model))  # type: ignore[attr-defined]
+    def from_scores(self, scores: QueryScores) -> dict[str, Tensor]:
+        return scores.mean(self.k)

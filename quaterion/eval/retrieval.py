@@ -1,16 +1,27 @@
-"""Exact nearest-neighbour retrieval metrics, computed in chunks of queries.
+"""Exact nearest-neighbour retrieval metrics, computed in chunks of queries: the one engine under
+every evaluation surface (the original metric classes and samplers, the metric sets, the
+validation callback and the ``quaterion evaluate`` command).
 
 Every query is ranked against every candidate (brute force, no approximation) one chunk of
 queries at a time, on the embeddings' device, so memory stays at about ``chunk_size x N`` keys.
-A query never retrieves itself. Candidates are ordered by (distance, candidate index), with
-near-ties settled by keys computed pair by pair (see :mod:`quaterion.eval.ranking`), so the
-ranking, and every metric, does not depend on the chunk size (on a given device: a CPU and a GPU
-may round two near-equal distances apart differently).
+Ranking keys come from the distance's ``ranking_space`` (:mod:`quaterion.distances`).
 
-Relevance comes from group labels (same group = relevant, gain 1) or from pairs (gain = the pair's
-score; a score <= 0 is not relevant). For each query with ``R > 0`` relevant candidates one pass
-gives, averaged over those queries (queries without any relevant candidate, e.g. the only member of
-a group, are left out of every average):
+Relevance has one representation, :class:`~quaterion.eval.relevance.Relevance`, built from group
+labels (same group = relevant, gain 1) or from pairs (gain = the pair's score; a score <= 0 is not
+relevant), or from a dense labels matrix for ``raw_compute``.
+
+Self-match rule: a query that is one of the candidates (``self_index``) never retrieves itself;
+its own column is left out of the ranking. (Only ``BaseMetric.precompute``, kept for the
+original's API, still writes ``max + 1`` on the diagonal of a dense matrix, which ranks it last.)
+
+Per-query averaging (the one rule every surface follows): a metric is computed per query, and a
+reported value is the mean over the queries that have at least one relevant candidate (``R > 0``).
+Queries without one -- the only member of a group, an object whose pairs all score 0 -- are left
+out of every average, since no ranking of theirs can be right or wrong. So ``RetrievalPrecision``
+(which returns those per-query values), ``RetrievalReciprocalRank``, ``RetrievalRPrecision`` and
+the metric sets (``GroupRetrievalMetrics``, ``PairRetrievalMetrics``) agree on the same data.
+
+For each query with ``R > 0`` one pass gives:
 
 - ``precision@k``: sum of the gains of the first k results / k;
 - ``recall@k``: sum of the gains of the first k results / sum of all its gains;
@@ -18,11 +29,17 @@ a group, are left out of every average):
 - ``r_precision``: sum of the gains of the first R results / R;
 - ``map@r``: ``1/R * sum_{i<=R} rel_i * precision@i`` with binary relevance (gain > 0);
 - ``mrr``: ``1 / rank`` of the first relevant candidate in the full ranking (not truncated).
+
+Candidates are ordered by (distance, candidate index), with near-ties settled by keys computed
+pair by pair (see :mod:`quaterion.eval.ranking`), so the ranking, and every metric, does not
+depend on the chunk size (on a given device: a CPU and a GPU may round two near-equal distances
+apart differently).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +51,123 @@ from quaterion.eval.relevance import Relevance, RelevanceChunk
 
 # Keys held per chunk when no chunk_size is given: 2**27 entries = 512 MiB in float32.
 DEFAULT_BLOCK_ELEMENTS = 2**27
+
+
+@dataclass(frozen=True)
+class RetrievalInputs:
+    """What the engine ranks: ``queries`` ``[Q, D]`` against ``candidates`` ``[N, D]``, with the
+    ``relevance`` of each query and, when the queries are candidates too, ``self_index`` ``[Q]``
+    (the candidate each query must not retrieve)."""
+
+    queries: Tensor
+    candidates: Tensor
+    relevance: Relevance
+    self_index: Tensor | None
+
+
+@dataclass(frozen=True)
+class QueryScores:
+    """Per-query metrics: ``values[name]`` ``[Q]`` float64 (defined where ``has_relevant``), in
+    the order of the queries; ``dtype`` is the one results are reported in."""
+
+    values: dict[str, Tensor]
+    has_relevant: Tensor
+    dtype: torch.dtype
+
+    def scored(self, name: str) -> Tensor:
+        """Values of ``name`` of the queries that have a relevant candidate, in query order."""
+        return self.values[name][self.has_relevant].to(self.dtype)
+
+    def totals(self) -> tuple[dict[str, Tensor], int]:
+        """``({name: float64 sum over scored queries}, number of scored queries)``: what
+        processes add up before dividing (see :meth:`mean`)."""
+        sums = {name: values[self.has_relevant].sum() for name, values in self.values.items()}
+        return sums, int(self.has_relevant.sum())
+
+    def mean(self, k: int | Sequence[int] | None = None) -> dict[str, Tensor]:
+        """Each metric averaged over the queries with a relevant candidate; given ``k``, only
+        the @k metrics of those cut-offs (and the others without a cut-off).
+
+        Raises:
+            ValueError: no query has a relevant candidate.
+        """
+        sums, count = self.totals()
+        if k is not None:
+            wanted = set(metric_names(check_ks(k)))
+            sums = {name: total for name, total in sums.items() if name in wanted}
+        return average(sums, count, self.dtype)
+
+
+def metric_names(ks: Sequence[int]) -> list[str]:
+    """Names of the metrics the engine reports for the cut-offs ``ks``, in its order."""
+    at_k = [f"{name}@{k}" for k in ks for name in ("precision", "recall", "ndcg")]
+    return [*at_k, "r_precision", "map@r", "mrr"]
+
+
+def average(sums: dict[str, Tensor], count: int, dtype: torch.dtype) -> dict[str, Tensor]:
+    """``sums / count`` per metric, in ``dtype``; the error of :func:`no_relevant_error` when no
+    query was scored."""
+    if count == 0:
+        raise no_relevant_error()
+    return {name: (total / count).to(dtype) for name, total in sums.items()}
+
+
+def group_inputs(
+    embeddings: Tensor,
+    groups: Tensor,
+    *,
+    query_indices: Tensor | None = None,
+    query_embeddings: Tensor | None = None,
+    query_groups: Tensor | None = None,
+) -> RetrievalInputs:
+    """Inputs of group-labelled data (arguments as in :func:`retrieval_metrics`)."""
+    groups = _labels_1d(groups, embeddings, "groups")
+    queries, self_index = _queries(embeddings, query_indices, query_embeddings)
+    if query_embeddings is None:
+        if query_groups is not None:
+            raise ValueError("query_groups is only used with query_embeddings; drop it")
+        query_groups = groups[self_index]
+    else:
+        if query_groups is None:
+            raise ValueError("query_embeddings needs query_groups, the group of each query")
+        query_groups = _labels_1d(query_groups, query_embeddings, "query_groups")
+    relevance = Relevance.from_groups(query_groups, groups, same_set=self_index is not None)
+    return RetrievalInputs(queries, embeddings, relevance, self_index)
+
+
+def pair_inputs(
+    embeddings: Tensor,
+    pairs: Tensor,
+    scores: Tensor | None = None,
+    *,
+    query_indices: Tensor | None = None,
+    query_embeddings: Tensor | None = None,
+) -> RetrievalInputs:
+    """Inputs of pair-labelled data (arguments as in :func:`pair_retrieval_metrics`)."""
+    queries, self_index = _queries(embeddings, query_indices, query_embeddings)
+    pairs = torch.as_tensor(pairs, device=embeddings.device)
+    if pairs.dim() != 2 or pairs.shape[1] != 2 or pairs.is_floating_point():
+        raise ValueError(
+            f"pairs must be an integer tensor of shape [P, 2], got {tuple(pairs.shape)}"
+        )
+    pairs = pairs.long()
+    if scores is None:
+        scores = torch.ones(len(pairs), dtype=torch.float64, device=embeddings.device)
+    scores = torch.as_tensor(scores, device=embeddings.device).to(torch.float64)
+    if scores.shape != (len(pairs),):
+        raise ValueError(
+            f"scores must have one value per pair ({len(pairs)}), got {tuple(scores.shape)}"
+        )
+    num_queries = len(embeddings) if query_embeddings is None else len(query_embeddings)
+    for column, size, what in ((0, num_queries, "queries"), (1, len(embeddings), "embeddings")):
+        if len(pairs) and (pairs[:, column].min() < 0 or pairs[:, column].max() >= size):
+            raise ValueError(f"pairs[:, {column}] must index the {size} {what}")
+    relevance = Relevance.from_pairs(
+        pairs, scores, num_queries, len(embeddings), symmetric=query_embeddings is None
+    )
+    if self_index is not None:
+        relevance = relevance.select(self_index)
+    return RetrievalInputs(queries, embeddings, relevance, self_index)
 
 
 def retrieval_metrics(
@@ -63,18 +197,14 @@ def retrieval_metrics(
         ``{"precision@k", "recall@k", "ndcg@k" (per k), "r_precision", "map@r", "mrr"}``,
         0-dim tensors in the embeddings' dtype.
     """
-    groups = _labels_1d(groups, embeddings, "groups")
-    queries, self_index = _queries(embeddings, query_indices, query_embeddings)
-    if query_embeddings is None:
-        if query_groups is not None:
-            raise ValueError("query_groups is only used with query_embeddings; drop it")
-        query_groups = groups[self_index]
-    else:
-        if query_groups is None:
-            raise ValueError("query_embeddings needs query_groups, the group of each query")
-        query_groups = _labels_1d(query_groups, query_embeddings, "query_groups")
-    relevance = Relevance.from_groups(query_groups, groups, same_set=self_index is not None)
-    return _evaluate(queries, embeddings, relevance, self_index, k, distance, chunk_size)
+    inputs = group_inputs(
+        embeddings,
+        groups,
+        query_indices=query_indices,
+        query_embeddings=query_embeddings,
+        query_groups=query_groups,
+    )
+    return score_queries(inputs, k, distance=distance, chunk_size=chunk_size).mean()
 
 
 def pair_retrieval_metrics(
@@ -106,42 +236,19 @@ def pair_retrieval_metrics(
     Returns:
         Same keys as :func:`retrieval_metrics`.
     """
-    queries, self_index = _queries(embeddings, query_indices, query_embeddings)
-    pairs = torch.as_tensor(pairs, device=embeddings.device)
-    if pairs.dim() != 2 or pairs.shape[1] != 2 or pairs.is_floating_point():
-        raise ValueError(
-            f"pairs must be an integer tensor of shape [P, 2], got {tuple(pairs.shape)}"
-        )
-    pairs = pairs.long()
-    if scores is None:
-        scores = torch.ones(len(pairs), dtype=torch.float64, device=embeddings.device)
-    scores = torch.as_tensor(scores, device=embeddings.device).to(torch.float64)
-    if scores.shape != (len(pairs),):
-        raise ValueError(
-            f"scores must have one value per pair ({len(pairs)}), got {tuple(scores.shape)}"
-        )
-    num_queries = len(embeddings) if query_embeddings is None else len(query_embeddings)
-    for column, size, what in ((0, num_queries, "queries"), (1, len(embeddings), "embeddings")):
-        if len(pairs) and (pairs[:, column].min() < 0 or pairs[:, column].max() >= size):
-            raise ValueError(f"pairs[:, {column}] must index the {size} {what}")
-    relevance = Relevance.from_pairs(
-        pairs, scores, num_queries, len(embeddings), symmetric=query_embeddings is None
+    inputs = pair_inputs(
+        embeddings, pairs, scores, query_indices=query_indices, query_embeddings=query_embeddings
     )
-    if self_index is not None:
-        relevance = relevance.select(self_index)
-    return _evaluate(queries, embeddings, relevance, self_index, k, distance, chunk_size)
+    return score_queries(inputs, k, distance=distance, chunk_size=chunk_size).mean()
 
 
-def per_query_retrieval_metrics(
+def dense_query_scores(
     distance_matrix: Tensor, labels: Tensor, k: int | Sequence[int] = 1
-) -> tuple[dict[str, Tensor], Tensor]:
-    """Per-query metrics from a full ``[Q, N]`` distance matrix and a ``[Q, N]`` gain matrix.
+) -> QueryScores:
+    """Per-query metrics from a full ``[Q, N]`` distance matrix and a ``[Q, N]`` gain matrix
+    (``raw_compute`` of the original's API).
 
     Nothing is excluded as a self-match here: mask it in ``distance_matrix`` beforehand.
-
-    Returns:
-        ``(metrics, has_relevant)``: ``[Q]`` float64 values per metric name (defined only where
-        ``has_relevant``), and the ``[Q]`` mask of queries with at least one relevant candidate.
     """
     if labels.shape != distance_matrix.shape or distance_matrix.dim() != 2:
         raise ValueError(
@@ -152,21 +259,7 @@ def per_query_retrieval_metrics(
     relevance = Relevance.from_dense(labels)
     chunk = relevance.chunk(0, len(labels), None, distance_matrix.shape[1])
     metrics = _per_query_metrics(KeyBlock.given(distance_matrix), chunk, ks)
-    return metrics, relevance.counts > 0
-
-
-def dense_retrieval_metrics(
-    distance_matrix: Tensor, labels: Tensor, k: int | Sequence[int] = 1
-) -> dict[str, Tensor]:
-    """:func:`retrieval_metrics` from a full distance matrix and gain matrix (see
-    :func:`per_query_retrieval_metrics`), averaged over queries with a relevant candidate."""
-    metrics, has_relevant = per_query_retrieval_metrics(distance_matrix, labels, k)
-    if not has_relevant.any():
-        raise no_relevant_error()
-    return {
-        name: values[has_relevant].mean().to(distance_matrix.dtype)
-        for name, values in metrics.items()
-    }
+    return QueryScores(metrics, relevance.counts > 0, distance_matrix.dtype)
 
 
 def ranked_topk(keys: Tensor, k: int) -> Tensor:
@@ -175,40 +268,40 @@ def ranked_topk(keys: Tensor, k: int) -> Tensor:
     return KeyBlock.given(keys).topk(k)
 
 
-def _evaluate(
-    queries: Tensor,
-    candidates: Tensor,
-    relevance: Relevance,
-    self_index: Tensor | None,
-    k: int | Sequence[int],
-    distance: Distance | str,
-    chunk_size: int | None,
-) -> dict[str, Tensor]:
-    """Rank every query chunk by chunk and average each metric over queries with relevant items."""
+def score_queries(
+    inputs: RetrievalInputs,
+    k: int | Sequence[int] = 1,
+    *,
+    distance: Distance | str = Distance.COSINE,
+    chunk_size: int | None = None,
+) -> QueryScores:
+    """Rank every query of ``inputs`` chunk by chunk; every metric of every query.
+
+    Args:
+        inputs: from :func:`group_inputs` or :func:`pair_inputs` (or a sampler).
+        k: cut-off(s) of the @k metrics.
+        distance: how candidates are ranked (a :class:`Distance` or its name).
+        chunk_size: queries ranked at once (default: as many as fit 2**27 keys, 512 MiB).
+    """
     Distance.get_by_name(distance)  # a clear error for unknown names
+    candidates, self_index = inputs.candidates, inputs.self_index
     ks = check_ks(k, len(candidates) - (self_index is not None), self_index is not None)
-    has_relevant = relevance.counts > 0
-    num_scored = int(has_relevant.sum())
-    if num_scored == 0:
-        raise no_relevant_error()
     if chunk_size is None:
         chunk_size = max(1, DEFAULT_BLOCK_ELEMENTS // max(len(candidates), 1))
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be an int of at least 1, got {chunk_size!r}")
-    index = CandidateIndex(candidates, Distance(distance))
-    totals: dict[str, Tensor] = {}
-    for lo in range(0, len(queries), chunk_size):
-        hi = min(lo + chunk_size, len(queries))
+    index = CandidateIndex(candidates, distance)
+    parts: dict[str, list[Tensor]] = {}
+    for lo in range(0, len(inputs.queries), chunk_size):
+        hi = min(lo + chunk_size, len(inputs.queries))
         excluded = None if self_index is None else self_index[lo:hi]
-        block = index.block(queries[lo:hi], excluded)
+        block = index.block(inputs.queries[lo:hi], excluded)
         with serial_if_cpu(block.keys):
-            chunk = relevance.chunk(lo, hi, excluded, len(candidates))
-        metrics = _per_query_metrics(block, chunk, ks)
-        scored = has_relevant[lo:hi]
-        for name, values in metrics.items():
-            total = values[scored].sum()
-            totals[name] = totals[name] + total if name in totals else total
-    return {name: (total / num_scored).to(candidates.dtype) for name, total in totals.items()}
+            chunk = inputs.relevance.chunk(lo, hi, excluded, len(candidates))
+        for name, values in _per_query_metrics(block, chunk, ks).items():
+            parts.setdefault(name, []).append(values)
+    values = {name: torch.cat(chunks) for name, chunks in parts.items()}
+    return QueryScores(values, inputs.relevance.counts > 0, candidates.dtype)
 
 
 def _per_query_metrics(

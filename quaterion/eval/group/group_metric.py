@@ -9,6 +9,7 @@ from torch import Tensor
 from quaterion.distances import Distance
 from quaterion.eval.accumulators import GroupAccumulator
 from quaterion.eval.base_metric import BaseMetric
+from quaterion.eval.retrieval import RetrievalInputs, group_inputs
 
 
 class GroupMetric(BaseMetric):
@@ -29,10 +30,13 @@ class GroupMetric(BaseMetric):
         labels.fill_diagonal_(False)
         return labels
 
+    def retrieval_inputs(self, embeddings: Tensor, groups: Tensor) -> RetrievalInputs:
+        """Every object is a query; the others of its group are relevant."""
+        return group_inputs(embeddings, groups)
+
     def compute(self, embeddings: Tensor, groups: Tensor) -> Any:
         """The metric of one batch."""
-        labels, distance_matrix = self.precompute(embeddings, groups=groups)
-        return self.raw_compute(distance_matrix, labels)
+        return super().compute(embeddings, groups=groups)
 
     def update(self, embeddings: Tensor, groups: Tensor, device: Any = None) -> None:
         """Accumulate a batch (stored on ``device``, default the embeddings' device)."""

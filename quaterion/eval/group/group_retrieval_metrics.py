@@ -6,7 +6,7 @@ from torch import Tensor
 
 from quaterion.eval.group.group_metric import GroupMetric
 from quaterion.eval.ranking_metric import RankingMetricMixin
-from quaterion.eval.retrieval import retrieval_metrics
+from quaterion.eval.retrieval import group_inputs
 
 
 class GroupRetrievalMetrics(RankingMetricMixin, GroupMetric):
@@ -35,13 +35,11 @@ class GroupRetrievalMetrics(RankingMetricMixin, GroupMetric):
         ``query_indices`` / ``query_embeddings`` (with ``query_groups``) restrict or replace the
         queries as in :func:`~quaterion.eval.retrieval.retrieval_metrics`.
         """
-        return retrieval_metrics(
+        inputs = group_inputs(
             embeddings.detach(),
             groups,
-            self.k,
-            distance=self._distance_metric_name,
             query_indices=query_indices,
             query_embeddings=None if query_embeddings is None else query_embeddings.detach(),
             query_groups=query_groups,
-            chunk_size=self.chunk_size,
         )
+        return self.from_scores(self.score(inputs))

@@ -6,7 +6,7 @@ from torch import Tensor
 
 from quaterion.distances import Distance
 from quaterion.eval.group.group_metric import GroupMetric
-from quaterion.eval.retrieval import per_query_retrieval_metrics
+from quaterion.eval.retrieval import QueryScores, dense_query_scores
 
 
 def retrieval_r_precision(distance_matrix: Tensor, labels: Tensor) -> Tensor:
@@ -24,12 +24,12 @@ def retrieval_r_precision(distance_matrix: Tensor, labels: Tensor) -> Tensor:
     Returns:
         0-dim tensor.
     """
-    metrics, has_relevant = per_query_retrieval_metrics(distance_matrix, labels, 1)
-    return metrics["r_precision"][has_relevant].mean().to(distance_matrix.dtype)
+    return dense_query_scores(distance_matrix, labels).scored("r_precision").mean()
 
 
 class RetrievalRPrecision(GroupMetric):
-    """R-precision: share of relevant objects among the ``R`` nearest, ``R`` = group size - 1.
+    """R-precision: share of relevant objects among the ``R`` nearest, ``R`` = group size - 1,
+    averaged over the objects whose group has another member.
 
     Args:
         distance_metric_name: distance used to rank.
@@ -38,5 +38,5 @@ class RetrievalRPrecision(GroupMetric):
     def __init__(self, distance_metric_name: Distance = Distance.COSINE):
         super().__init__(distance_metric_name)
 
-    def raw_compute(self, distance_matrix: Tensor, labels: Tensor) -> Tensor:
-        return retrieval_r_precision(distance_matrix, labels)
+    def from_scores(self, scores: QueryScores) -> Tensor:
+        return scores.scored("r_precision").mean()

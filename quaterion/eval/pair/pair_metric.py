@@ -10,6 +10,7 @@ from torch import Tensor
 from quaterion.distances import Distance
 from quaterion.eval.accumulators import PairAccumulator
 from quaterion.eval.base_metric import BaseMetric
+from quaterion.eval.retrieval import RetrievalInputs, pair_inputs
 
 
 class PairMetric(BaseMetric):
@@ -36,12 +37,18 @@ class PairMetric(BaseMetric):
         matrix[pairs[:, 1], pairs[:, 0]] = labels.float()
         return matrix
 
-    def compute(self, embeddings: Tensor, labels: Tensor, pairs: Tensor, subgroups: Any) -> Any:
+    def retrieval_inputs(
+        self, embeddings: Tensor, labels: Tensor, pairs: Tensor, subgroups: Any = None
+    ) -> RetrievalInputs:
+        """Every object is a query; the other object of its pairs is relevant, with the pair's
+        score as gain (subgroups are not used)."""
+        return pair_inputs(embeddings, pairs, labels)
+
+    def compute(
+        self, embeddings: Tensor, labels: Tensor, pairs: Tensor, subgroups: Any = None
+    ) -> Any:
         """The metric of one batch."""
-        labels_matrix, distance_matrix = self.precompute(
-            embeddings, labels=labels, pairs=pairs, subgroups=subgroups
-        )
-        return self.raw_compute(distance_matrix, labels_matrix)
+        return super().compute(embeddings, labels=labels, pairs=pairs, subgroups=subgroups)
 
     def update(
         self,

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from quaterion.eval.pair.pair_metric import PairMetric
 from quaterion.eval.ranking_metric import RankingMetricMixin
-from quaterion.eval.retrieval import pair_retrieval_metrics
+from quaterion.eval.retrieval import pair_inputs
 
 
 class PairRetrievalMetrics(RankingMetricMixin, PairMetric):
@@ -39,13 +39,11 @@ class PairRetrievalMetrics(RankingMetricMixin, PairMetric):
         ``query_indices`` / ``query_embeddings`` restrict or replace the queries as in
         :func:`~quaterion.eval.retrieval.pair_retrieval_metrics`; subgroups are not used.
         """
-        return pair_retrieval_metrics(
+        inputs = pair_inputs(
             embeddings.detach(),
             pairs,
             labels,
-            self.k,
-            distance=self._distance_metric_name,
             query_indices=query_indices,
             query_embeddings=None if query_embeddings is None else query_embeddings.detach(),
-            chunk_size=self.chunk_size,
         )
+        return self.from_scores(self.score(inputs))

@@ -9,13 +9,15 @@ from torch import Tensor
 
 from quaterion.distances import Distance
 from quaterion.eval.pair.pair_metric import PairMetric
-from quaterion.eval.retrieval import per_query_retrieval_metrics
+from quaterion.eval.retrieval import QueryScores, dense_query_scores
 
 
 def retrieval_precision(distance_matrix: Tensor, labels: Tensor, k: int) -> Tensor:
-    """Per row: sum of the labels of the ``k`` nearest columns, divided by ``k``.
+    """Per row with a relevant column: sum of the labels of the ``k`` nearest columns / ``k``.
 
-    Labels are scores, so a 0.9 pair counts 0.9. Ties are ranked by column index.
+    Labels are scores, so a 0.9 pair counts 0.9. Ties are ranked by column index. Rows without
+    any relevant column are left out, as by every metric (see :mod:`quaterion.eval.retrieval`);
+    the original counted them as 0, which lowered precision on data with negative pairs.
 
     Args:
         distance_matrix: ``[Q, N]`` (self-matches already pushed to the end).
@@ -23,14 +25,14 @@ def retrieval_precision(distance_matrix: Tensor, labels: Tensor, k: int) -> Tens
         k: number of nearest columns, ``1 <= k <= N``.
 
     Returns:
-        ``[Q]`` precision of every row (0 for a row without relevant columns).
+        ``[Q']`` precision of every row that has a relevant column, in row order.
     """
-    metrics, _ = per_query_retrieval_metrics(distance_matrix, labels, k)
-    return metrics[f"precision@{k}"].to(distance_matrix.dtype)
+    return dense_query_scores(distance_matrix, labels, k).scored(f"precision@{k}")
 
 
 class RetrievalPrecision(PairMetric):
-    """Share of relevant objects among the ``k`` nearest ones.
+    """Share of relevant objects among the ``k`` nearest ones, per object that has a relevant
+    one; equals ``PairRetrievalMetrics(k)["precision@k"]`` with the default ``reduce_func``.
 
     Args:
         k: number of nearest objects looked at.
@@ -53,6 +55,10 @@ class RetrievalPrecision(PairMetric):
         self.k = k
         self.reduce_func = reduce_func
 
-    def raw_compute(self, distance_matrix: Tensor, labels: Tensor) -> Tensor:
-        values = retrieval_precision(distance_matrix, labels, self.k)
+    @property
+    def cutoffs(self) -> int:
+        return self.k
+
+    def from_scores(self, scores: QueryScores) -> Tensor:
+        values = scores.scored(f"precision@{self.k}")
         return values if self.reduce_func is None else self.reduce_func(values)

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from quaterion.distances import Distance
 from quaterion.eval.pair.pair_metric import PairMetric
-from quaterion.eval.retrieval import per_query_retrieval_metrics
+from quaterion.eval.retrieval import QueryScores, dense_query_scores
 
 
 def retrieval_reciprocal_rank(distance_matrix: Tensor, labels: Tensor) -> Tensor:
@@ -26,8 +26,7 @@ def retrieval_reciprocal_rank(distance_matrix: Tensor, labels: Tensor) -> Tensor
     Returns:
         ``[Q']`` reciprocal ranks of the rows that have a relevant column, in row order.
     """
-    metrics, has_relevant = per_query_retrieval_metrics(distance_matrix, labels, 1)
-    return metrics["mrr"][has_relevant].to(distance_matrix.dtype)
+    return dense_query_scores(distance_matrix, labels).scored("mrr")
 
 
 class RetrievalReciprocalRank(PairMetric):
@@ -46,6 +45,6 @@ class RetrievalReciprocalRank(PairMetric):
         super().__init__(distance_metric_name)
         self.reduce_func = reduce_func
 
-    def raw_compute(self, distance_matrix: Tensor, labels: Tensor) -> Tensor:
-        values = retrieval_reciprocal_rank(distance_matrix, labels)
+    def from_scores(self, scores: QueryScores) -> Tensor:
+        values = scores.scored("mrr")
         return values if self.reduce_func is None else self.reduce_func(values)

@@ -9,8 +9,8 @@ from torch import Tensor
 from quaterion.dataset.similarity_data_loader import GroupSimilarityDataLoader
 from quaterion.eval.accumulators import GroupAccumulator
 from quaterion.eval.base_metric import exclude_self_matches
+from quaterion.eval.retrieval import RetrievalInputs, group_inputs
 from quaterion.eval.samplers.base_sampler import BaseSampler
-from quaterion.utils.utils import iter_by_batch
 
 
 class GroupSampler(BaseSampler):
@@ -35,42 +35,30 @@ class GroupSampler(BaseSampler):
         self.encode_batch_size = encode_batch_size
         self.accumulator = GroupAccumulator()
 
-    def accumulate(self, model: Any, dataset: Any) -> None:
-        """Encode every sample's ``obj`` with ``model.encode`` and keep it with its group."""
-        read = 0
-        for batch in iter_by_batch(dataset, self.encode_batch_size, self.log_progress):
-            read += len(batch)
-            groups = GroupSimilarityDataLoader.collate_labels(batch)["groups"]
-            embeddings = model.encode(
-                [sample.obj for sample in batch],
-                batch_size=self.encode_batch_size,
-                to_numpy=False,
-            )
-            self.accumulator.update(embeddings, groups, device=self.device)
-        self._check_not_empty(read)
-        self.accumulator.set_filled()
+    @property
+    def samples_per_batch(self) -> int:
+        return self.encode_batch_size
 
-    def _state(self, dataset: Any, model: Any) -> dict[str, Tensor]:
-        if not self.accumulator.filled:
-            self.accumulate(model, dataset)
-        return self.accumulator.state
+    def encode_batch(self, model: Any, batch: list) -> None:
+        """Encode every sample's ``obj`` with ``model.encode`` and keep it with its group."""
+        groups = GroupSimilarityDataLoader.collate_labels(batch)["groups"]
+        embeddings = model.encode(
+            [sample.obj for sample in batch], batch_size=self.encode_batch_size, to_numpy=False
+        )
+        self.accumulator.update(embeddings, groups, device=self.device)
 
     def sample(self, dataset: Any, metric: Any, model: Any) -> tuple[Tensor, Tensor]:
         """``(labels [Q, N], distances [Q, N])``; each query's own column is ranked last."""
-        state = self._state(dataset, model)
+        state = self.state(dataset, model)
         embeddings, groups = state["embeddings"], state["groups"]
-        queries = self._all_or_sampled(len(embeddings), embeddings.device)
+        queries = self.all_or_sampled(len(embeddings), embeddings.device)
         labels = metric.prepare_labels(groups=groups)[queries]
         distance_matrix = metric.distance.distance_matrix(embeddings[queries], embeddings)
         exclude_self_matches(distance_matrix, queries)
         return labels.float(), distance_matrix
 
-    def retrieval_inputs(self, dataset: Any, model: Any) -> dict[str, Any]:
-        state = self._state(dataset, model)
-        return {
-            **state,
-            "query_indices": self._query_indices(len(state["embeddings"]), state["groups"].device),
-        }
-
-    def reset(self) -> None:
-        self.accumulator.reset()
+    def retrieval_inputs(self, dataset: Any, model: Any) -> RetrievalInputs:
+        state = self.state(dataset, model)
+        embeddings = state["embeddings"]
+        queries = self.query_indices(len(embeddings), embeddings.device)
+        return group_inputs(embeddings, state["groups"], query_indices=queries)

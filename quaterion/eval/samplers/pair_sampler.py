@@ -10,8 +10,8 @@ from torch import Tensor
 from quaterion.dataset.similarity_data_loader import PairsSimilarityDataLoader
 from quaterion.eval.accumulators import PairAccumulator
 from quaterion.eval.base_metric import exclude_self_matches
+from quaterion.eval.retrieval import RetrievalInputs, pair_inputs
 from quaterion.eval.samplers.base_sampler import BaseSampler
-from quaterion.utils.utils import iter_by_batch
 
 
 class PairSampler(BaseSampler):
@@ -40,56 +40,48 @@ class PairSampler(BaseSampler):
         self.encode_batch_size = encode_batch_size
         self.accumulator = PairAccumulator()
 
-    def accumulate(self, model: Any, dataset: Any) -> None:
-        """Encode ``[obj_a..., obj_b...]`` of each chunk of pairs and keep it with the targets."""
-        pairs_per_batch = max(1, self.encode_batch_size // 2)
-        read = 0
-        for batch in iter_by_batch(dataset, pairs_per_batch, self.log_progress):
-            read += len(batch)
-            targets = PairsSimilarityDataLoader.collate_labels(batch)
-            objects = [sample.obj_a for sample in batch] + [sample.obj_b for sample in batch]
-            embeddings = model.encode(objects, batch_size=self.encode_batch_size, to_numpy=False)
-            self.accumulator.update(embeddings, **targets, device=self.device)
-        self._check_not_empty(read)
-        self.accumulator.set_filled()
+    @property
+    def samples_per_batch(self) -> int:
+        return max(1, self.encode_batch_size // 2)
 
-    def _state(self, dataset: Any, model: Any) -> dict[str, Tensor]:
-        if not self.accumulator.filled:
-            self.accumulate(model, dataset)
-        return self.accumulator.state
+    def encode_batch(self, model: Any, batch: list) -> None:
+        """Encode ``[obj_a..., obj_b...]`` of a chunk of pairs and keep it with the targets."""
+        targets = PairsSimilarityDataLoader.collate_labels(batch)
+        objects = [sample.obj_a for sample in batch] + [sample.obj_b for sample in batch]
+        embeddings = model.encode(objects, batch_size=self.encode_batch_size, to_numpy=False)
+        self.accumulator.update(embeddings, **targets, device=self.device)
 
     def sample(self, dataset: Any, metric: Any, model: Any) -> tuple[Tensor, Tensor]:
         """``(labels, distances)``: ``[Q, 2P]`` objects against all objects (own column ranked
         last), or with ``distinguish`` ``[Q, P]`` pairs' ``obj_a`` against every ``obj_b``."""
-        state = self._state(dataset, model)
+        state = self.state(dataset, model)
         embeddings, pairs = state["embeddings"], state["pairs"]
         labels = metric.prepare_labels(
             labels=state["labels"], pairs=pairs, subgroups=state["subgroups"]
         )
         if self.distinguish:
-            queries = self._all_or_sampled(len(pairs), pairs.device)
+            queries = self.all_or_sampled(len(pairs), pairs.device)
             anchors = pairs[queries, 0]
             distance_matrix = metric.distance.distance_matrix(
                 embeddings[anchors], embeddings[pairs[:, 1]]
             )
             return labels[anchors][:, pairs[:, 1]].float(), distance_matrix
-        queries = self._all_or_sampled(len(embeddings), embeddings.device)
+        queries = self.all_or_sampled(len(embeddings), embeddings.device)
         distance_matrix = metric.distance.distance_matrix(embeddings[queries], embeddings)
         exclude_self_matches(distance_matrix, queries)
         return labels[queries].float(), distance_matrix
 
-    def retrieval_inputs(self, dataset: Any, model: Any) -> dict[str, Any]:
-        state = self._state(dataset, model)
-        embeddings, pairs = state["embeddings"], state["pairs"]
+    def retrieval_inputs(self, dataset: Any, model: Any) -> RetrievalInputs:
+        state = self.state(dataset, model)
+        embeddings, pairs, scores = state["embeddings"], state["pairs"], state["labels"]
         if not self.distinguish:
-            return {**state, "query_indices": self._query_indices(len(embeddings), pairs.device)}
-        queries = self._all_or_sampled(len(pairs), pairs.device)
-        return {
-            "embeddings": embeddings[pairs[:, 1]],
-            "query_embeddings": embeddings[pairs[queries, 0]],
-            "pairs": torch.stack([torch.arange(len(queries), device=pairs.device), queries], 1),
-            "labels": state["labels"][queries],
-        }
-
-    def reset(self) -> None:
-        self.accumulator.reset()
+            queries = self.query_indices(len(embeddings), pairs.device)
+            return pair_inputs(embeddings, pairs, scores, query_indices=queries)
+        # queries: the sampled pairs' obj_a; candidates: every pair's obj_b
+        queries = self.all_or_sampled(len(pairs), pairs.device)
+        return pair_inputs(
+            embeddings[pairs[:, 1]],
+            torch.stack([torch.arange(len(queries), device=pairs.device), queries], 1),
+            scores[queries],
+            query_embeddings=embeddings[pairs[queries, 0]],
+        )

@@ -12,8 +12,8 @@ from pytorch_metric_learning.utils.inference import CustomKNN
 
 from quaterion.distances import Distance
 from quaterion.eval.retrieval import (
+    dense_query_scores,
     pair_retrieval_metrics,
-    per_query_retrieval_metrics,
     ranked_topk,
     retrieval_metrics,
 )
@@ -251,11 +251,11 @@ def test_queries_without_relevant_items_are_left_out():
     embeddings = torch.tensor([[0.0], [1.0], [0.5], [5.0], [6.0]])
     result = retrieval_metrics(embeddings, groups, 1, distance=Distance.EUCLIDEAN)
     assert result["precision@1"].item() == 0.5  # q0 -> 2 (miss), q1 -> 2 (miss), q3, q4 hit
-    metrics, has_relevant = per_query_retrieval_metrics(
+    scores = dense_query_scores(
         torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([[0.0, 1.0], [0.0, 0.0]])
     )
-    assert has_relevant.tolist() == [True, False]
-    assert metrics["mrr"][0].item() == 0.5
+    assert scores.has_relevant.tolist() == [True, False]
+    assert scores.scored("mrr").tolist() == [0.5]
 
 
 @pytest.mark.parametrize(
@@ -298,9 +298,9 @@ def test_bad_pair_input(embeddings, pairs, scores, message):
 
 def test_bad_dense_input():
     with pytest.raises(ValueError, match="same shape"):
-        per_query_retrieval_metrics(torch.zeros(3, 4), torch.zeros(3, 3))
+        dense_query_scores(torch.zeros(3, 4), torch.zeros(3, 3))
     with pytest.raises(ValueError, match="k=5 is larger than the 4 candidates"):
-        per_query_retrieval_metrics(torch.zeros(3, 4), torch.ones(3, 4), 5)
+        dense_query_scores(torch.zeros(3, 4), torch.ones(3, 4), 5)
 
 
 def test_thread_count_is_restored():
