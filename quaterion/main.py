@@ -76,8 +76,8 @@ class Quaterion:
         Checks that loss and loader kinds agree, builds a trainer from ``trainer_defaults`` when
         ``trainer`` is None (without ``val_dataloader``: no early stopping and
         ``max_epochs=EPOCHS_WITHOUT_VALIDATION``), sets up the loaders and the cache, then runs
-        ``trainer.fit``. Afterwards the encoders are unwrapped from their caches and the loaders
-        collate for the plain model again, so they can be reused.
+        ``trainer.fit``. The cache trains from its own loaders; the given ones are left collating
+        for the plain model, and the encoders are unwrapped from their caches afterwards.
         """
         cls.validate_fit(trainable_model, train_dataloader, val_dataloader)
         if trainer is None:
@@ -89,16 +89,15 @@ class Quaterion:
             if not any(isinstance(callback, callback_type) for callback in trainer.callbacks):
                 trainer.callbacks.append(callback_type())
 
-        loaders = [loader for loader in (train_dataloader, val_dataloader) if loader is not None]
-        original_collates = [loader.collate_fn for loader in loaders]
         silenced = [_LIGHTNING_PYTREE_WARNING]
         if val_dataloader is None:
             silenced.append(_NO_VALIDATION_WARNING)
         if any(not encoder.trainable for encoder in trainable_model.model.encoders.values()):
             silenced.append(_FROZEN_EVAL_WARNING)  # frozen encoders stay in eval mode on purpose
-        try:
-            for loader in loaders:
+        for loader in (train_dataloader, val_dataloader):
+            if loader is not None:  # the given loaders collate for the model, as the original's
                 trainable_model.setup_dataloader(loader)
+        try:
             with _silence(_FEW_WORKERS_WARNING, _LIGHTNING_PYTREE_WARNING):
                 fit_train, fit_val = trainable_model.setup_cache(
                     trainer, train_dataloader, val_dataloader
@@ -114,9 +113,6 @@ class Quaterion:
                 )
         finally:
             trainable_model.unwrap_cache()
-            for loader, collate in zip(loaders, original_collates, strict=True):
-                loader.collate_fn = collate
-                trainable_model.setup_dataloader(loader)
 
     @staticmethod
     def validate_fit(

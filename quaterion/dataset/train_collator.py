@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from quaterion_models.encoders import Encoder
 from quaterion_models.types import CollateFnType, MetaExtractorFnType
 from quaterion_models.utils.meta import merge_meta
 
@@ -12,9 +13,9 @@ class TrainCollator:
     """Picklable collate function set on loaders by ``TrainableModel.setup_dataloader``.
 
     ``pre_collate_fn`` (the loader's) turns ``(index, sample)`` items into object ids, objects and
-    targets; each encoder then collates the objects its own way. Returns
-    ``({"data": {encoder: batch}, "meta": [dict per object]}, targets)``. Subclasses (the cache)
-    change what an encoder gets through ``pre_encoder_collate``.
+    targets; each encoder then collates the objects its own way, and its meta extractor reads
+    them. Returns ``({"data": {encoder: batch}, "meta": [dict per object]}, targets)``.
+    Subclasses (the cache) change what an encoder collates through ``pre_encoder_collate``.
     """
 
     def __init__(
@@ -27,6 +28,18 @@ class TrainCollator:
         self.encoder_collates = encoder_collates
         self.meta_extractors = meta_extractors
 
+    @classmethod
+    def for_encoders(
+        cls, collate_fn: Callable, encoders: dict[str, Encoder], **kwargs: Any
+    ) -> TrainCollator:
+        """The collator of `encoders` over the pre-collate function behind `collate_fn`."""
+        return cls(
+            pre_collate_fn_of(collate_fn),
+            {name: encoder.get_collate_fn() for name, encoder in encoders.items()},
+            {name: encoder.get_meta_extractor() for name, encoder in encoders.items()},
+            **kwargs,
+        )
+
     def pre_encoder_collate(self, features: list[Any], ids: list[int], encoder_name: str) -> Any:
         """What encoder ``encoder_name`` collates; default: the objects unchanged."""
         return features
@@ -35,14 +48,18 @@ class TrainCollator:
         """Per-encoder meta lists -> the model's ``meta`` (one merged dict per object)."""
         return merge_meta(meta)
 
+    def collate_objects(self, ids: list[int], features: list[Any]) -> dict[str, Any]:
+        """Objects (with their ids) -> ``{"data": {encoder: batch}, "meta": ...}``."""
+        data = {
+            name: collate(self.pre_encoder_collate(features, ids, name))
+            for name, collate in self.encoder_collates.items()
+        }
+        meta = {name: extract(features) for name, extract in self.meta_extractors.items()}
+        return {"data": data, "meta": self.process_meta(meta)}
+
     def __call__(self, batch: list[tuple[int, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
         ids, features, targets = self.pre_collate_fn(batch)
-        data, meta = {}, {}
-        for name, collate in self.encoder_collates.items():
-            encoder_features = self.pre_encoder_collate(features, ids, name)
-            data[name] = collate(encoder_features)
-            meta[name] = self.meta_extractors[name](encoder_features)
-        return {"data": data, "meta": self.process_meta(meta)}, targets
+        return self.collate_objects(ids, features), targets
 
 
 def pre_collate_fn_of(collate_fn: Callable) -> Callable:

@@ -1,17 +1,14 @@
-"""Cache set-up for TrainableModel: wrap frozen encoders, fill their cache, hand back loaders.
+"""Cache set-up for TrainableModel: plan, fill (or load) the cache, hand back the fit loaders.
 
-`setup_cache` decides per encoder whether to cache it (`CacheConfig`), fills the caches in one
-inference pass per split (reusing `save_dir` when fingerprints match), and returns the loaders
-`trainer.fit` should iterate:
-- full cache (every encoder cached, default keys, map-style data): `FullCacheLoader`s whose
-  batches are index tensors into the cached rows and the pre-collated targets;
-- otherwise: copies of the given loaders whose collator hands cached encoders their rows and
-  the other encoders their objects (`CacheTrainCollator`).
+`CachePlan` validates the configuration and decides, in one place, which encoders cache where,
+their key extractors, and whether the cache is full. `setup_cache` then fills every split in
+one inference pass (reusing `save_dir` when fingerprints match) and returns what `trainer.fit`
+iterates: `FullCacheLoader`s (batches are index tensors into cached rows and pre-collated
+targets) when every encoder is cached, else copies of the given loaders whose collator hands
+cached encoders their rows (`CacheTrainCollator`). The given loaders are never changed.
 
-Under DDP every process holds all rows (each epoch's shard of indices differs); each process
-fills its own cache before training, so nothing has to be exchanged. With `save_dir`, rank 0
-writes the files and processes started after it (Lightning's DDP launcher starts them once
-rank 0 reaches `trainer.fit`) load them instead of encoding again.
+Under DDP every process holds all rows; each fills its own cache before training. With
+`save_dir`, rank 0 writes the files and processes started after it load them.
 """
 
 from __future__ import annotations
@@ -19,33 +16,85 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-from torch.utils.data import (
-    BatchSampler,
-    DataLoader,
-    IterableDataset,
-    RandomSampler,
-    SequentialSampler,
-)
+from torch.utils.data import IterableDataset
 
+from quaterion.dataset.full_cache_loader import FullCacheLoader
 from quaterion.dataset.similarity_data_loader import SimilarityDataLoader
 from quaterion.dataset.train_collator import pre_collate_fn_of
-from quaterion.train.cache.builder import CacheBuilder
 from quaterion.train.cache.cache_config import CacheConfig, CacheType
 from quaterion.train.cache.cache_encoder import CacheEncoder
 from quaterion.train.cache.cache_train_collator import CacheTrainCollator
-from quaterion.train.cache.fill import FillSettings, SplitScan
-from quaterion.train.cache.full_cache_loader import EpochBatches, FullCacheLoader
+from quaterion.train.cache.fill import FillSettings, SplitFill, fill_split
+from quaterion.train.cache.fingerprint import callable_fingerprint, encoder_fingerprint
 from quaterion.train.cache.in_memory_cache_encoder import InMemoryCacheEncoder
-from quaterion.train.cache.store import CacheStore
+from quaterion.train.cache.store import CacheStore, StoredEntry
 from quaterion_models.encoders import Encoder
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "val")
+
+@dataclass
+class CachePlan:
+    """Which encoders cache where, with which key extractors, and whether every one does."""
+
+    cache_types: dict[str, CacheType]
+    key_extractors: dict[str, Callable[[Any], Hashable]]
+    full: bool  # every encoder cached and every loader indexable: train from FullCacheLoaders
+
+    @classmethod
+    def of(
+        cls, encoders: dict[str, Encoder], config: CacheConfig, loaders: Iterable[Any]
+    ) -> CachePlan | None:
+        """The plan, or None when nothing is cached; ValueError names a bad configuration."""
+        if config.cache_type is None and not config.mapping:
+            raise ValueError(
+                "If cache is configured, cache_type or mapping have to be set: got "
+                "CacheConfig(cache_type=None, mapping={}); e.g. CacheConfig(CacheType.AUTO)"
+            )
+        if unknown := sorted(set(config.mapping) - set(encoders)):
+            warnings.warn(  # the original ignored such keys, and code written for it relies on that
+                f"CacheConfig.mapping names unknown encoders {unknown}, which are ignored; the "
+                f"model's encoders are {sorted(encoders)}",
+                stacklevel=3,
+            )
+        types = {}
+        for name, encoder in encoders.items():
+            cache_type = _cache_type(config.mapping.get(name, config.cache_type), name)
+            if cache_type is CacheType.NONE:
+                continue
+            if encoder.trainable:
+                if name in config.mapping:
+                    raise ValueError(
+                        f"Can't configure cache for encoder '{name}': it is trainable, and only "
+                        "frozen encoders can be cached; remove it from CacheConfig.mapping"
+                    )
+                continue
+            if cache_type is CacheType.GPU and not torch.cuda.is_available():
+                raise ValueError(
+                    f"CacheType.GPU was chosen for encoder '{name}', but CUDA is not available; "
+                    "use CacheType.CPU or CacheType.AUTO (the trainer's device)"
+                )
+            types[name] = cache_type
+        extractors = config.key_extractors
+        if callable(extractors):
+            extractors = dict.fromkeys(types, extractors)
+        if unknown := sorted(set(extractors) - set(encoders)):
+            raise ValueError(
+                f"CacheConfig.key_extractors names unknown encoders {unknown}; the model's "
+                f"encoders are {sorted(encoders)}"
+            )
+        for name in sorted(set(extractors) - set(types)):
+            logger.info("Key extractor of encoder '%s' ignored: the encoder is not cached", name)
+        if not types:
+            return None
+        full = len(types) == len(encoders) and all(map(_indexable, loaders))
+        keys = {name: extractor for name, extractor in extractors.items() if name in types}
+        return cls(types, keys, full)
 
 
 class CacheMixin:
@@ -59,56 +108,51 @@ class CacheMixin:
         train_dataloader: SimilarityDataLoader,
         val_dataloader: SimilarityDataLoader | None,
     ) -> tuple[Any, Any | None]:
-        """Cache frozen encoders' embeddings; return the loaders `trainer.fit` should iterate.
-
-        The given loaders come back unchanged when nothing is cached. Raises ValueError for a
-        trainable encoder named in `mapping`, an unknown `key_extractors` name, or
-        `CacheType.GPU` without CUDA; warns about `mapping` keys naming no encoder.
-        """
+        """Cache frozen encoders' embeddings; return the loaders `trainer.fit` should iterate
+        (the given ones when nothing is cached). Raises ValueError for a bad configuration."""
         self.unwrap_cache()
         encoders: dict[str, Encoder] = self.model.encoders
-        config = self.cache_config
-        cache_types = resolve_cache_types(encoders, config)
-        if not cache_types:
-            return train_dataloader, val_dataloader
-        cached = {
-            name: InMemoryCacheEncoder(encoders[name], cache_type)
-            for name, cache_type in cache_types.items()
-        }
-        key_extractors = resolve_key_extractors(config, encoders, cached)
-        loaders = dict(zip(SPLITS, (train_dataloader, val_dataloader), strict=True))
+        loaders = {"train": train_dataloader, "val": val_dataloader}
         loaders = {split: loader for split, loader in loaders.items() if loader is not None}
-        full = len(cached) == len(encoders) and not key_extractors
-        full = full and all(_indexable(loader) for loader in loaders.values())
-        store = CacheStore(config.save_dir) if config.save_dir else None
+        plan = CachePlan.of(encoders, self.cache_config, loaders.values())
+        if plan is None:
+            return train_dataloader, val_dataloader
+        config = self.cache_config
         main_process = trainer is None or trainer.is_global_zero
+        store = CacheStore(config.save_dir) if config.save_dir else None
         if store is not None and main_process:
             store.ensure_writable()
+        strategy = getattr(trainer, "strategy", None)
         settings = FillSettings(
-            device=_device_of(trainer),
+            device=strategy.root_device if strategy is not None else torch.device("cpu"),
             batch_size=config.batch_size,
             num_workers=config.num_workers,
-            fingerprint_data=store is not None,
+            fingerprint=store is not None,
             progress=main_process and getattr(trainer, "progress_bar_callback", True) is not None,
         )
-        builder = CacheBuilder(cached, key_extractors, settings, store, write=main_process)
-        offsets = dict.fromkeys(cached, 0)
-        split_offsets, scans = {}, {}
-        for split, loader in loaders.items():
-            split_offsets[split] = dict(offsets)
-            scans[split] = builder.build(split, loader, offsets, full)
-            offsets = {name: offsets[name] + scans[split].num_rows[name] for name in cached}
-        for encoder in cached.values():
-            encoder.finish_fill()
-        encoders.update(cached)
-        fit_loaders = {
-            split: _full_cache_loader(loader, scans[split], split_offsets[split])
-            if full
-            else _collating_loader(
-                loader, scans[split], split_offsets[split], encoders, key_extractors
-            )
-            for split, loader in loaders.items()
+        cached = {
+            name: InMemoryCacheEncoder(encoders[name], cache_type)
+            for name, cache_type in plan.cache_types.items()
         }
+        fill = _SplitFiller(cached, plan, settings, store, write=main_process)
+        fit_loaders = {}
+        for split, loader in loaders.items():
+            result = fill(split, loader)
+            row_maps = {
+                name: encoder.add_split(split, result.tables[name], result.row_maps[name].tensor())
+                for name, encoder in cached.items()
+            }
+            if plan.full:
+                fit_loaders[split] = FullCacheLoader.like(
+                    loader, result.targets, row_maps, result.meta
+                )
+            else:
+                fit_loaders[split] = copy.copy(loader)
+                fit_loaders[split]._iterator = None  # the given loader's workers hold its collator
+                fit_loaders[split].collate_fn = CacheTrainCollator.for_encoders(
+                    loader.collate_fn, {**encoders, **cached}, row_maps=row_maps
+                )
+        encoders.update(cached)
         return fit_loaders["train"], fit_loaders.get("val")
 
     def unwrap_cache(self) -> None:
@@ -119,43 +163,73 @@ class CacheMixin:
                 encoders[name] = encoder.wrapped_encoder
 
 
-def resolve_cache_types(
-    encoders: dict[str, Encoder], config: CacheConfig | None
-) -> dict[str, CacheType]:
-    """Encoder name -> where its cache lives, for every encoder that is cached."""
-    if config is None:
-        return {}
-    if config.cache_type is None and not config.mapping:
-        raise ValueError(
-            "If cache is configured, cache_type or mapping have to be set: got "
-            "CacheConfig(cache_type=None, mapping={}); e.g. CacheConfig(CacheType.AUTO)"
-        )
-    unknown = sorted(set(config.mapping) - set(encoders))
-    if unknown:  # the original ignored such keys, and code written for it relies on that
-        warnings.warn(
-            f"CacheConfig.mapping names unknown encoders {unknown}, which are ignored; the "
-            f"model's encoders are {sorted(encoders)}",
-            stacklevel=2,
-        )
-    types = {}
-    for name, encoder in encoders.items():
-        cache_type = _cache_type(config.mapping.get(name, config.cache_type), name)
-        if cache_type is CacheType.NONE:
-            continue
-        if encoder.trainable:
-            if name in config.mapping:
-                raise ValueError(
-                    f"Can't configure cache for encoder '{name}': it is trainable, and only "
-                    "frozen encoders can be cached; remove it from CacheConfig.mapping"
-                )
-            continue
-        if cache_type is CacheType.GPU and not torch.cuda.is_available():
-            raise ValueError(
-                f"CacheType.GPU was chosen for encoder '{name}', but CUDA is not available; use "
-                "CacheType.CPU or CacheType.AUTO (the trainer's device)"
+class _SplitFiller:
+    """Fills the cached encoders' rows of one split: stored rows are loaded when encoder and
+    data fingerprints match and the file checks out; the rest are encoded (and stored)."""
+
+    def __init__(self, cached: dict[str, InMemoryCacheEncoder], plan: CachePlan,
+                 settings: FillSettings, store: CacheStore | None, write: bool):  # fmt: skip
+        self.cached, self.plan, self.settings, self.store = cached, plan, settings, store
+        self.write = write and store is not None
+        self.fingerprints = {  # no weights are hashed without a store
+            name: encoder_fingerprint(encoder.wrapped_encoder)
+            + (
+                f"|key:{callable_fingerprint(plan.key_extractors[name])}"
+                if name in plan.key_extractors
+                else ""
             )
-        types[name] = cache_type
-    return types
+            for name, encoder in (cached.items() if store is not None else ())
+        }
+
+    def __call__(self, split: str, loader: SimilarityDataLoader) -> SplitFill:
+        entries = {
+            name: entry
+            for name, fingerprint in self.fingerprints.items()
+            if (entry := self.store.entry(name, split, fingerprint)) is not None
+        }
+        encode = set(self.cached) - set(entries)
+        result = self._fill(split, loader, encode, self.plan.full, self.settings)
+        refill = {
+            name for name, entry in entries.items() if not self._load(name, split, entry, result)
+        }
+        if refill:
+            settings = replace(self.settings, fingerprint=False)
+            result.tables.update(self._fill(split, loader, refill, False, settings).tables)
+        if self.write:
+            for name in encode | refill:
+                self.store.save(
+                    name, split, result.tables[name], self.fingerprints[name], result.fingerprint
+                )
+        return result
+
+    def _fill(self, split: str, loader: SimilarityDataLoader, encode: set[str], full: bool,
+              settings: FillSettings) -> SplitFill:  # fmt: skip
+        return fill_split(
+            loader, split, self.cached, encode, self.plan.key_extractors, full, settings
+        )
+
+    def _load(self, name: str, split: str, entry: StoredEntry, result: SplitFill) -> bool:
+        """Put the stored rows into `result` if they fit this data; False (logged) if not."""
+        where = f"cache of encoder '{name}' ({split})"
+        if entry.data_fingerprint != result.fingerprint:
+            logger.warning("Rebuilding the %s: the data changed since it was stored", where)
+            return False
+        rows = self.store.load(name, split, entry)
+        if rows is None:
+            return False
+        encoder = self.cached[name]
+        expected = (result.row_maps[name].size, encoder.embedding_size)
+        if tuple(rows.shape) != expected:
+            logger.warning(
+                "Rebuilding the %s: stored rows are %s, expected %s",
+                where,
+                tuple(rows.shape),
+                expected,
+            )
+            return False
+        result.tables[name] = rows.to(encoder.storage_device(self.settings.device))
+        logger.info("Reusing the %s from %s", where, self.store.root)
+        return True
 
 
 def _cache_type(value: CacheType | str | None, name: str) -> CacheType:
@@ -170,30 +244,6 @@ def _cache_type(value: CacheType | str | None, name: str) -> CacheType:
         ) from None
 
 
-def resolve_key_extractors(
-    config: CacheConfig, encoders: dict[str, Encoder], cached: dict[str, Any]
-) -> dict[str, Callable[[Any], Hashable]]:
-    """Encoder name -> key extractor, for the cached encoders that have one."""
-    extractors = config.key_extractors
-    if callable(extractors):
-        return dict.fromkeys(cached, extractors)
-    unknown = sorted(set(extractors) - set(encoders))
-    if unknown:
-        raise ValueError(
-            f"CacheConfig.key_extractors names unknown encoders {unknown}; the model's encoders "
-            f"are {sorted(encoders)}"
-        )
-    for name in sorted(set(extractors) - set(cached)):
-        logger.info("Key extractor of encoder '%s' ignored: the encoder is not cached", name)
-    return {name: extractor for name, extractor in extractors.items() if name in cached}
-
-
-def _device_of(trainer: Any) -> torch.device:
-    """Where the trainer runs (the fill runs there too); CPU without a trainer."""
-    strategy = getattr(trainer, "strategy", None)
-    return strategy.root_device if strategy is not None else torch.device("cpu")
-
-
 def _indexable(loader: SimilarityDataLoader) -> bool:
     """Whether batches of this loader can be built from pre-collated targets by indexing."""
     loader_class = type(loader)
@@ -202,64 +252,3 @@ def _indexable(loader: SimilarityDataLoader) -> bool:
         and pre_collate_fn_of(loader.collate_fn) == loader_class.pre_collate_fn
         and loader_class.index_targets.__func__ is not SimilarityDataLoader.index_targets.__func__
     )
-
-
-def _full_cache_loader(
-    loader: SimilarityDataLoader, scan: SplitScan, offsets: dict[str, int]
-) -> FullCacheLoader:
-    num_samples = len(loader.dataset)
-    return FullCacheLoader(
-        loader_class=type(loader),
-        targets=scan.targets,
-        encoder_names=sorted(offsets),
-        row_offset=next(iter(offsets.values())),  # default keys: every encoder has equal rows
-        meta=scan.meta,
-        batches=_epoch_batches(loader, num_samples),
-    )
-
-
-def _epoch_batches(loader: DataLoader, num_samples: int) -> EpochBatches:
-    """The loader's batching (batch size, shuffle, drop_last, or its own batch sampler)."""
-    sampler, batch_sampler = loader.sampler, loader.batch_sampler
-    standard = type(batch_sampler) is BatchSampler and (
-        type(sampler) is SequentialSampler
-        or type(sampler) is RandomSampler
-        and not sampler.replacement
-        and sampler.num_samples == num_samples
-    )
-    if standard:
-        return EpochBatches(
-            num_samples,
-            batch_size=loader.batch_size,
-            shuffle=isinstance(sampler, RandomSampler),
-            drop_last=loader.drop_last,
-            generator=getattr(sampler, "generator", None),
-        )
-    return EpochBatches(
-        num_samples,
-        batch_size=getattr(batch_sampler, "batch_size", None) or 1,
-        shuffle=False,
-        drop_last=False,
-        batch_sampler=batch_sampler,
-    )
-
-
-def _collating_loader(
-    loader: SimilarityDataLoader,
-    scan: SplitScan,
-    offsets: dict[str, int],
-    encoders: dict[str, Encoder],
-    key_extractors: dict[str, Callable[[Any], Hashable]],
-) -> SimilarityDataLoader:
-    """A copy of `loader` whose collator gives cached encoders their rows."""
-    collating = copy.copy(loader)
-    collating._iterator = None  # persistent workers of the original hold the old collator
-    collating.collate_fn = CacheTrainCollator(
-        pre_collate_fn=pre_collate_fn_of(loader.collate_fn),
-        encoder_collates={name: encoder.get_collate_fn() for name, encoder in encoders.items()},
-        meta_extractors={name: encoder.get_meta_extractor() for name, encoder in encoders.items()},
-        row_offsets=offsets,
-        key_extractors=key_extractors,
-        key_rows=scan.key_rows,
-    )
-    return collating

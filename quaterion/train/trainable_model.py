@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from quaterion.dataset.similarity_data_loader import SimilarityDataLoader
-from quaterion.dataset.train_collator import TrainCollator, pre_collate_fn_of
+from quaterion.dataset.train_collator import TrainCollator
 from quaterion.eval.attached_metric import AttachedMetric
 from quaterion.loss.similarity_loss import SimilarityLoss
 from quaterion.train.cache import CacheConfig, CacheType
@@ -236,11 +236,6 @@ class TrainableModel(pl.LightningModule, CacheMixin):
         Idempotent: a loader set up before keeps its original pre-collate function, so calling
         this again (e.g. after the encoders changed) replaces the collator instead of nesting it.
         """
-        encoders = self._model.encoders
-        dataloader.collate_fn = TrainCollator(
-            pre_collate_fn=pre_collate_fn_of(dataloader.collate_fn),
-            encoder_collates={name: encoder.get_collate_fn() for name, encoder in encoders.items()},
-            meta_extractors={
-                name: encoder.get_meta_extractor() for name, encoder in encoders.items()
-            },
+        dataloader.collate_fn = TrainCollator.for_encoders(
+            dataloader.collate_fn, self._model.encoders
         )

@@ -14,11 +14,16 @@ import torch.distributed as dist
 from torch import Tensor
 
 
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the number of processes; (0, 1) when not running distributed."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def world_size() -> int:
     """Number of processes in the default group; 1 when torch.distributed is not initialised."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size()
-    return 1
+    return rank_and_world()[1]
 
 
 def gather_with_grad(tensor: Tensor) -> Tensor:

@@ -83,7 +83,7 @@ def _cached_rows(save_dir: Path, data_seed: int) -> tuple[torch.Tensor, torch.Te
     samples = group_samples(seed=data_seed)
     model = cache_model(save_dir)
     model.setup_cache(None, group_loader(samples), None)
-    rows = model.model.encoders["default"].rows(0, len(samples))
+    rows = model.model.encoders["default"].embeddings("train")
     model.unwrap_cache()
     with torch.no_grad():
         fresh = model.model.encoders["default"](torch.stack([s.obj for s in samples]))

@@ -86,7 +86,7 @@ def _cache_rows(save_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
     samples = group_samples()
     model = SimpleModel(cache=CacheConfig(CacheType.CPU, save_dir=str(save_dir)))
     model.setup_cache(None, group_loader(samples), None)
-    rows = model.model.encoders["default"].rows(0, len(samples))
+    rows = model.model.encoders["default"].embeddings("train")
     model.unwrap_cache()
     with torch.no_grad():
         fresh = model.model.encoders["default"](torch.stack([s.obj for s in samples]))

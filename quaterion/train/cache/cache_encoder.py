@@ -2,39 +2,25 @@
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any, NamedTuple
-
 from torch import Tensor
 
 from quaterion.train.cache.cache_config import KeyExtractorType
 from quaterion_models.encoders import Encoder
 from quaterion_models.types import CollateFnType, MetaExtractorFnType
 
-__all__ = ["CacheEncoder", "CachedObjects", "KeyExtractorType"]
+__all__ = ["CacheEncoder", "KeyExtractorType"]
 
 
-class CachedObjects(NamedTuple):
-    """What a training collator hands a cache encoder: cache rows [B] plus the raw objects
-    (kept for the meta extractor; never collated)."""
-
-    rows: Tensor
-    objects: list[Any]
-
-
-def _rows_of(batch: CachedObjects | Tensor) -> Tensor:
-    return batch.rows if isinstance(batch, CachedObjects) else batch
-
-
-def _meta_of(batch: CachedObjects, extract_meta: MetaExtractorFnType) -> list[dict]:
-    return extract_meta(batch.objects)
+def _rows(rows: Tensor) -> Tensor:
+    return rows
 
 
 class CacheEncoder(Encoder):
     """Wraps a frozen encoder; `forward` takes cache rows (a LongTensor [B]) instead of objects.
 
-    Subclasses decide where the rows live and implement `forward`, `is_filled` and
-    `reset_cache`. Saving saves the wrapped encoder; a cache wrapper is never loaded.
+    Training collators hand it rows (`CacheTrainCollator`); its meta comes from the objects,
+    through the wrapped encoder's extractor. Saving saves the wrapped encoder; a cache wrapper
+    is never loaded.
     """
 
     def __init__(self, encoder: Encoder):
@@ -64,17 +50,13 @@ class CacheEncoder(Encoder):
         """Whether the cache holds rows to answer from."""
         raise NotImplementedError(f"{type(self).__name__} must define `is_filled`")
 
-    def reset_cache(self) -> None:
-        """Drop every stored row."""
-        raise NotImplementedError(f"{type(self).__name__} must implement `reset_cache`")
-
     def get_collate_fn(self) -> CollateFnType:
-        """Training batches carry cache rows: `CachedObjects` -> its rows [B]."""
-        return _rows_of
+        """Training batches carry cache rows [B], already collated."""
+        return _rows
 
     def get_meta_extractor(self) -> MetaExtractorFnType:
-        """Meta comes from the raw objects, through the wrapped encoder's own extractor."""
-        return partial(_meta_of, extract_meta=self._encoder.get_meta_extractor())
+        """Meta of the objects, by the wrapped encoder's own extractor."""
+        return self._encoder.get_meta_extractor()
 
     def save(self, output_path: str) -> None:
         """Save the wrapped encoder (a servable never contains a cache)."""

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from quaterion.dataset.train_collator import TrainCollator
-from quaterion.train.cache.cache_encoder import CachedObjects
 from quaterion_models.types import CollateFnType, MetaExtractorFnType
 
 
 class CacheTrainCollator(TrainCollator):
-    """`TrainCollator` whose cached encoders receive `CachedObjects(rows, objects)`.
+    """`TrainCollator` whose cached encoders receive cache rows instead of objects.
 
-    A cached encoder's row is its object id plus the split's `row_offsets[name]` (default keys)
-    or the row its key got during the fill (`key_rows[name]`, keys from `key_extractors`).
-    Trainable encoders get their objects as usual. Built by `setup_cache`, one per split.
+    `row_maps[name]` maps an object id to its row in the cache of encoder `name`, as the fill
+    assigned it (key extractors ran there, once). Other encoders get their objects as usual.
     """
 
     def __init__(
@@ -25,33 +24,11 @@ class CacheTrainCollator(TrainCollator):
         pre_collate_fn: Callable,
         encoder_collates: dict[str, CollateFnType],
         meta_extractors: dict[str, MetaExtractorFnType],
-        row_offsets: dict[str, int],
-        key_extractors: dict[str, Callable[[Any], Hashable]],
-        key_rows: dict[str, dict[Hashable, int]],
+        row_maps: dict[str, Tensor],
     ):
         super().__init__(pre_collate_fn, encoder_collates, meta_extractors)
-        self.row_offsets = row_offsets
-        self.key_extractors = key_extractors
-        self.key_rows = key_rows
+        self.row_maps = row_maps
 
     def pre_encoder_collate(self, features: list[Any], ids: list[int], encoder_name: str) -> Any:
-        offset = self.row_offsets.get(encoder_name)
-        if offset is None:
-            return features
-        if encoder_name in self.key_extractors:
-            rows = torch.tensor(
-                [self._row_of_key(encoder_name, obj) for obj in features], dtype=torch.long
-            )
-        else:
-            rows = torch.as_tensor(ids, dtype=torch.long)
-        return CachedObjects(rows + offset, features)
-
-    def _row_of_key(self, encoder_name: str, obj: Any) -> int:
-        key = self.key_extractors[encoder_name](obj)
-        try:
-            return self.key_rows[encoder_name][key]
-        except KeyError:
-            raise KeyError(
-                f"Cache key {key!r} of encoder '{encoder_name}' was not seen when the cache was "
-                "filled: the data changed after setup_cache; call Quaterion.fit again to refill"
-            ) from None
+        row_map = self.row_maps.get(encoder_name)
+        return features if row_map is None else row_map[torch.as_tensor(ids, dtype=torch.long)]

@@ -4,13 +4,12 @@ import pytest
 import torch
 from lightning_fabric.utilities.apply_func import move_data_to_device
 
-from quaterion.dataset import GroupSimilarityDataLoader, SimilarityGroupSample
-from quaterion.train.cache import full_cache_loader
-from quaterion.train.cache.full_cache_loader import EpochBatches, FullCacheLoader, RowMeta
+from quaterion.dataset import GroupSimilarityDataLoader, SimilarityGroupSample, full_cache_loader
+from quaterion.dataset.full_cache_loader import EpochBatches, FullCacheLoader, RowMeta
 
 
 def epoch(batches, rank, world, monkeypatch):
-    monkeypatch.setattr(full_cache_loader, "_rank_and_world", lambda: (rank, world))
+    monkeypatch.setattr(full_cache_loader, "rank_and_world", lambda: (rank, world))
     return [indices.tolist() for indices in batches], len(batches)
 
 
@@ -47,13 +46,12 @@ def test_loader_uses_the_user_sampler_through_setup_cache():
     cached = FullCacheLoader(
         GroupSimilarityDataLoader,
         targets,
-        ["default"],
-        row_offset=6,
+        row_maps={"default": torch.arange(6) + 6},  # object id -> row
         meta=None,
         batches=EpochBatches(6, 1, False, False, batch_sampler=loader.batch_sampler),
     )
     rows = [features["data"]["default"].tolist() for features, _ in cached]
-    assert rows == [[11, 6], [8, 9, 7], [10]]  # sample ids + the split's row offset
+    assert rows == [[11, 6], [8, 9, 7], [10]]  # rows of the sample ids
 
 
 def test_row_meta_reads_like_a_list_but_is_not_walked_by_batch_transfer():

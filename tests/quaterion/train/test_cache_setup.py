@@ -13,10 +13,10 @@ from quaterion.dataset import (
     PairsSimilarityDataLoader,
     SimilarityPairSample,
 )
+from quaterion.dataset.full_cache_loader import FullCacheLoader
 from quaterion.loss import ContrastiveLoss, TripletLoss
 from quaterion.train.cache import CacheConfig, CacheEncoder, CacheType, InMemoryCacheEncoder
 from quaterion.train.cache.cache_train_collator import CacheTrainCollator
-from quaterion.train.cache.full_cache_loader import FullCacheLoader
 from quaterion_models.encoders import Encoder
 from quaterion_models.heads import GatedHead, LinearHead
 
@@ -116,7 +116,8 @@ def test_default_config_caches_every_row_and_matches_the_plain_model():
     assert val is None and isinstance(train, FullCacheLoader)
     features, targets = next(iter(train))
     rows = features["data"]["default"]
-    assert rows.dtype == torch.long and rows.tolist() == [0, 2, 4, 1, 3, 5]
+    # rows in fill order (one fill batch: the 8 obj_a, then the 8 obj_b) of objects 0, 2, 4, 1, 3, 5
+    assert rows.dtype == torch.long and rows.tolist() == [0, 1, 2, 8, 9, 10]
     assert len(features["meta"]) == 6
     assert list(features["meta"]) == plain_batch[0]["meta"]
     for name, value in plain_batch[1].items():
