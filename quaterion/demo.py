@@ -98,25 +98,6 @@ def load_demo_data(samples: int, seed: int) -> DemoData:
     return DemoData(*splits, categories=list(DEMO_CATEGORIES))
 
 
-def _frozen_and_trained(model: Any, texts: list[str]) -> tuple[Any, Any]:
-    """Frozen-encoder embeddings of `texts` [N, D] and the trained head applied to them.
-
-    The servable is exactly encoder -> head, so head(frozen) is what it returns for `texts`.
-    """
-    import torch
-
-    from quaterion_models import SimilarityModel
-    from quaterion_models.heads import EmptyHead
-
-    encoder = model.model.encoders["default"]
-    frozen_model = SimilarityModel(encoders=encoder, head=EmptyHead(encoder.embedding_size))
-    before = frozen_model.encode(texts, batch_size=128, to_numpy=False, show_progress=True)
-    head = model.model.head.eval()
-    with torch.no_grad():
-        after = head(before)
-    return before, after
-
-
 def _print_table(rows: dict[str, tuple[float, float]]) -> None:
     """The before/after metrics table, one metric per row, with the change."""
     print(f"{'metric':<16}{'frozen MiniLM':>15}{'+ trained head':>16}{'change':>10}")
@@ -142,23 +123,29 @@ def _index_and_query(
     servable: Path,
     store_path: Path,
     embeddings: Any,
+    frozen: Any,
     texts: list[str],
     data: DemoData,
     groups: list[int],
 ) -> None:
-    """Index the held-out definitions in embedded Qdrant and print the neighbours of a few
-    free-text queries, encoded by the servable loaded back from disk."""
-    from quaterion.serving import QdrantEdgeStore, index_embeddings
+    """Index the held-out definitions in embedded Qdrant (with the frozen encoder's vectors
+    beside them, for `quaterion serve`) and print the neighbours of a few free-text queries,
+    encoded by the servable loaded back from disk."""
+    from quaterion.serving import index_embeddings
+    from quaterion.serving.locations import baseline_location, open_store
     from quaterion_models import SimilarityModel
 
     shutil.rmtree(store_path, ignore_errors=True)  # a fresh index for this run's held-out set
     payloads = [
-        {"text": text, "category": data.categories[group]}
+        {"label": data.categories[group], "text": text}
         for text, group in zip(texts, groups, strict=True)
     ]
+    baseline_path, _ = baseline_location(str(store_path))
+    with open_store(baseline_path, frozen.shape[1], create=True) as store:
+        index_embeddings(store, frozen, payloads)
     served = SimilarityModel.load(servable)
     queries = served.encode(list(DEMO_QUERIES), to_numpy=False)
-    with QdrantEdgeStore(store_path, dim=embeddings.shape[1], distance="cosine") as store:
+    with open_store(str(store_path), embeddings.shape[1], create=True) as store:
         index_embeddings(store, embeddings, payloads)
         print(f"Indexed {store.count()} held-out definitions in Qdrant Edge at {store_path}")
         result = store.search(queries, k=3)
@@ -166,7 +153,7 @@ def _index_and_query(
         print(f"\nquery: {query}")
         for score, hit in zip(scores.tolist(), hits, strict=False):
             text = hit["text"] if len(hit["text"]) <= 70 else hit["text"][:67] + "..."
-            print(f"  {score:.3f}  [{hit['category']}] {text}")
+            print(f"  {score:.3f}  [{hit['label']}] {text}")
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -177,6 +164,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from quaterion.cli.training import AssembledModel, fit
     from quaterion.dataset import GroupSimilarityDataLoader, SimilarityGroupSample
     from quaterion.loss import TripletLoss
+    from quaterion.serving.baseline import encode_with_baseline
     from quaterion_models.encoders.extras import SentenceTransformerEncoder, minilm_path
     from quaterion_models.heads import SkipConnectionHead
 
@@ -218,7 +206,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     texts = [text for text, _ in data.held_out]
     groups = [group for _, group in data.held_out]
-    before, after = _frozen_and_trained(model, texts)
+    before, after = encode_with_baseline(model.model, texts, batch_size=128, show_progress=True)
     print(f"\nHeld-out retrieval ({len(texts)} definitions, each queries all the others):")
     rows = _retrieval_rows(before, after, groups)
     _print_table(rows)
@@ -226,7 +214,7 @@ def run_demo(args: argparse.Namespace) -> int:
     servable = output / "servable"
     model.save_servable(str(servable))
     print(f"\nServable saved to {servable}")
-    _index_and_query(servable, output / "qdrant", after, texts, data, groups)
+    _index_and_query(servable, output / "qdrant", after, before, texts, data, groups)
 
     from quaterion.plots import save_demo_figure
 

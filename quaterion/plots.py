@@ -13,15 +13,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from quaterion.utils.pca import pca_2d
 
-def pca_2d(embeddings: Tensor) -> Tensor:
-    """Project `[N, D]` rows onto their two principal axes -> `[N, 2]` (sign fixed per axis)."""
-    centered = embeddings.double() - embeddings.double().mean(dim=0, keepdim=True)  # [N, D]
-    _, _, right = torch.linalg.svd(centered, full_matrices=False)  # right: [min(N, D), D]
-    axes = right[:2].T  # [D, 2]
-    # SVD axes are defined up to sign: make the largest-magnitude loading positive
-    signs = torch.sign(axes.gather(0, axes.abs().argmax(dim=0, keepdim=True)))  # [1, 2]
-    return (centered @ (axes * signs)).float()  # [N, 2]
+__all__ = ["pca_2d", "save_demo_figure"]
 
 
 def save_demo_figure(

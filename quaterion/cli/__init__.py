@@ -1,4 +1,4 @@
-"""The `quaterion` command: demo, fit, evaluate, export, index and search.
+"""The `quaterion` command: demo, fit, evaluate, export, index, search and serve.
 
 Each sub-command lives in its own module and is imported only when it runs, so `--help` is
 instant and optional packages (transformers, qdrant, onnx, matplotlib) load on demand.
@@ -22,6 +22,10 @@ COMMANDS = {
     "export": ("quaterion.cli.export_command", "export a servable to ONNX"),
     "index": ("quaterion.cli.store_commands", "embed data with a servable into a vector store"),
     "search": ("quaterion.cli.store_commands", "nearest neighbours of a text query in a store"),
+    "serve": (
+        "quaterion.cli.serve_command",
+        "serve a servable and its store over HTTP, with a page",
+    ),
 }
 
 

@@ -7,32 +7,16 @@ server (`http://...`, through qdrant-client); both sit behind `quaterion.serving
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-DEFAULT_COLLECTION = "quaterion"
-
-
-def _open_store(location: str, dim: int, collection: str, create: bool) -> Any:
-    """A Qdrant Edge store in directory `location`, or a server collection when it is a URL."""
-    from quaterion.serving import QdrantClientStore, QdrantEdgeStore
-
-    if location.startswith(("http://", "https://")):
-        return QdrantClientStore(collection, dim=dim, distance="cosine", url=location)
-    if not create and not Path(location).is_dir():
-        raise FileNotFoundError(
-            f"No vector store at {location}; create one with `quaterion index SERVABLE DATA "
-            f"--store {location}`"
-        )
-    return QdrantEdgeStore(location, dim=dim, distance="cosine")
+from quaterion.serving.locations import DEFAULT_COLLECTION
 
 
 def _payload(obj: Any, label: int | float) -> dict[str, Any]:
-    """What a point carries: the text (when the object is one) and its group or score."""
-    payload: dict[str, Any] = {"label": label}
-    if isinstance(obj, str):
-        payload["text"] = obj
-    return payload
+    """What a point carries: the text or image and its group or score."""
+    from quaterion.serving.payloads import object_payload
+
+    return {"label": label, **object_payload(obj)}
 
 
 def add_index_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,12 +32,20 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--url", help="URL of a Qdrant server, e.g. http://localhost:6333")
     parser.add_argument("--collection", default=DEFAULT_COLLECTION, help="server collection")
     parser.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the frozen encoder's vectors (indexed beside the servable's by default, for "
+        "the comparison on `quaterion serve`'s page)",
+    )
 
 
 def run_index(args: argparse.Namespace) -> int:
     """Encode the data with the servable and upsert it as points 0..N-1."""
     from quaterion.cli.data_sources import load_evaluation_samples
     from quaterion.serving import index_embeddings
+    from quaterion.serving.baseline import encode_with_baseline
+    from quaterion.serving.locations import baseline_location, open_store
     from quaterion_models import SimilarityModel
 
     kind, samples = load_evaluation_samples(args.data)
@@ -62,14 +54,19 @@ def run_index(args: argparse.Namespace) -> int:
     else:
         objects, labels = [s.obj_b for s in samples], [s.score for s in samples]
     model = SimilarityModel.load(args.servable)
-    embeddings = model.encode(
-        objects, batch_size=args.batch_size, to_numpy=False, show_progress=True
+    frozen, embeddings = encode_with_baseline(
+        model, objects, batch_size=args.batch_size, show_progress=True
     )
     location = args.url or args.store
-    with _open_store(location, embeddings.shape[1], args.collection, create=True) as store:
-        payloads = [_payload(obj, label) for obj, label in zip(objects, labels, strict=True)]
+    payloads = [_payload(obj, label) for obj, label in zip(objects, labels, strict=True)]
+    with open_store(location, embeddings.shape[1], args.collection, create=True) as store:
         index_embeddings(store, embeddings, payloads)
         print(f"Indexed {len(objects)} objects into {location} ({store.count()} points stored)")
+    if not args.no_baseline:
+        where, collection = baseline_location(location, args.collection)
+        with open_store(where, frozen.shape[1], collection, create=True) as store:
+            index_embeddings(store, frozen, payloads)
+        print(f"Indexed the frozen encoder's vectors of the same objects into {where}")
     return 0
 
 
@@ -84,13 +81,14 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_search(args: argparse.Namespace) -> int:
     """Print the k nearest stored objects of the encoded query, best first."""
+    from quaterion.serving.locations import open_store
     from quaterion_models import SimilarityModel
 
     if args.k < 1:
         raise ValueError(f"-k must be at least 1, got {args.k}")
     model = SimilarityModel.load(args.servable)
     query = model.encode([args.query], to_numpy=False)
-    with _open_store(args.store, query.shape[1], args.collection, create=False) as store:
+    with open_store(args.store, query.shape[1], args.collection, create=False) as store:
         result = store.search(query, k=args.k)
     for rank, (point, score, payload) in enumerate(
         zip(result.ids[0].tolist(), result.scores[0].tolist(), result.payloads[0], strict=False),

@@ -34,6 +34,7 @@ class QdrantClientStore(VectorStore):
         api_key: server API key.
         search_ef: query-time HNSW beam width (None: the server's default).
         upload_batch_size: points sent per upsert request.
+        create: create the collection when it is missing (False: a missing one is an error).
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class QdrantClientStore(VectorStore):
         api_key: str | None = None,
         search_ef: int | None = None,
         upload_batch_size: int = 256,
+        create: bool = True,
     ):
         super().__init__(dim, distance)
         if sum(option is not None for option in (url, location, path)) != 1:
@@ -74,6 +76,12 @@ class QdrantClientStore(VectorStore):
                     f"Collection {collection!r} holds {vectors}, not {dim}-d {self.distance} "
                     "vectors; use another collection name or matching settings"
                 )
+        elif not create:
+            self._client.close()
+            raise FileNotFoundError(
+                f"No collection {collection!r} at {url or location or path}; create it with "
+                "`quaterion index`"
+            )
         else:
             self._client.create_collection(
                 collection, vectors_config=self._models.VectorParams(size=dim, distance=wanted)
@@ -107,6 +115,15 @@ class QdrantClientStore(VectorStore):
         )
         hits = [[(p.id, p.score, p.payload or {}) for p in r.points] for r in responses]
         return SearchResult.from_hits(hits, k)
+
+    def points(self, limit: int | None = None) -> tuple[Tensor, Tensor, list[dict[str, Any]]]:
+        def read_page(offset: Any, size: int) -> tuple[list[Any], Any]:
+            found, next_offset = self._client.scroll(
+                self.collection, limit=size, offset=offset, with_payload=True, with_vectors=True
+            )
+            return [(p.id, p.vector, p.payload) for p in found], next_offset
+
+        return self._read_pages(read_page, limit)
 
     def count(self) -> int:
         return int(self._client.count(self.collection, exact=True).count)

@@ -107,6 +107,16 @@ class QdrantEdgeStore(VectorStore):
         hits = [[(p.id, p.score, p.payload or {}) for p in points] for points in responses]
         return SearchResult.from_hits(hits, k)
 
+    def points(self, limit: int | None = None) -> tuple[Tensor, Tensor, list[dict[str, Any]]]:
+        def read_page(offset: Any, size: int) -> tuple[list[Any], Any]:
+            request = self._edge.ScrollRequest(
+                offset=offset, limit=size, with_payload=True, with_vector=True
+            )
+            found, next_offset = self._shard.scroll(request)
+            return [(p.id, p.vector, p.payload) for p in found], next_offset
+
+        return self._read_pages(read_page, limit)
+
     def count(self) -> int:
         return int(self._shard.count(self._edge.CountRequest(exact=True)))
 

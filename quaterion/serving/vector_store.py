@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +71,13 @@ class VectorStore(ABC):
         """The `k` nearest points of each query vector `[Q, dim]`."""
 
     @abstractmethod
+    def points(self, limit: int | None = None) -> tuple[Tensor, Tensor, list[dict[str, Any]]]:
+        """Up to `limit` stored points (all when None): ids `[N]`, vectors `[N, dim]`, payloads.
+
+        Vectors are as the backend stores them (unit length for cosine).
+        """
+
+    @abstractmethod
     def count(self) -> int:
         """Number of stored points."""
 
@@ -113,6 +120,27 @@ class VectorStore(ABC):
         if any(i < 0 for i in point_ids):
             raise ValueError("Point ids must be non-negative integers")
         return point_ids, rows, payload_list
+
+    def _read_pages(
+        self,
+        read_page: Callable[[Any, int], tuple[list[tuple[int, Any, dict[str, Any]]], Any]],
+        limit: int | None,
+        page_size: int = 1024,
+    ) -> tuple[Tensor, Tensor, list[dict[str, Any]]]:
+        """`points()` from a backend's scroll: `read_page(offset, n)` gives up to n
+        `(id, vector, payload)` records and the next offset (None after the last page)."""
+        records: list[tuple[int, Any, dict[str, Any]]] = []
+        offset = None
+        while limit is None or len(records) < limit:
+            found, offset = read_page(
+                offset, page_size if limit is None else min(page_size, limit - len(records))
+            )
+            records.extend(found)
+            if offset is None:
+                break
+        ids = torch.tensor([record[0] for record in records], dtype=torch.int64)
+        vectors = torch.tensor([list(record[1]) for record in records], dtype=torch.float32)
+        return ids, vectors.reshape(len(records), self.dim), [r[2] or {} for r in records]
 
     @staticmethod
     def _check_k(k: int) -> None:

@@ -87,3 +87,18 @@ def test_inference_package_never_imports_training_stack() -> None:
         for path in (ROOT / "quaterion_models").rglob("*.py")
     }
     assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_serving_never_imports_training_code() -> None:
+    """The HTTP service and the stores run on `quaterion_models` alone (DESIGN.md, Serving)."""
+    allowed = ("quaterion.serving", "quaterion.utils", "quaterion_models")
+    offenders = {
+        module_name(path): [
+            name
+            for name in imported_modules(path)
+            if (name == "quaterion" or name.startswith("quaterion."))
+            and not name.startswith(allowed)
+        ]
+        for path in (ROOT / "quaterion" / "serving").rglob("*.py")
+    }
+    assert not {k: v for k, v in offenders.items() if v}

@@ -1,0 +1,84 @@
+"""`quaterion serve`: a servable and its store behind HTTP (extra `quaterion[serve]`)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `quaterion serve`."""
+    from quaterion.serving.http import Limits
+    from quaterion.serving.locations import DEFAULT_COLLECTION
+
+    parser.add_argument("servable", help="directory written by `quaterion fit` / save_servable")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--store", help="directory of the store `quaterion index` wrote")
+    where.add_argument("--url", help="URL of a Qdrant server, e.g. http://localhost:6333")
+    parser.add_argument("--collection", default=DEFAULT_COLLECTION, help="server collection")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="require the API key held by environment variable NAME on every API request",
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=Limits.max_batch,
+        help=f"most objects per forward pass across requests (default {Limits.max_batch})",
+    )
+    parser.add_argument(
+        "--inspect-limit",
+        type=int,
+        default=5000,
+        help="most stored points the page's map and confusions read (default 5000)",
+    )
+
+
+def _api_key(name: str | None) -> str | None:
+    if name is None:
+        return None
+    key = os.environ.get(name, "")
+    if not key:
+        raise ValueError(f"--api-key-env {name}: the environment variable {name} is unset or empty")
+    return key
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Load the servable, open the store read-only and serve until interrupted."""
+    from quaterion.serving.http import Limits, SearchService, create_app
+    from quaterion_models.encoders.extras.optional_import import import_optional
+
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be between 0 and 65535, got {args.port}")
+    if args.max_batch < 1 or args.inspect_limit < 1:
+        raise ValueError("--max-batch and --inspect-limit must be at least 1")
+    key = _api_key(args.api_key_env)
+    uvicorn = import_optional("uvicorn", "serve", "quaterion serve")
+    if not _is_loopback(args.host) and key is None:
+        print(
+            f"warning: serving on {args.host} without an API key; anyone who can reach it can "
+            "query the model (use --api-key-env NAME)",
+            file=sys.stderr,
+        )
+    service = SearchService.open(
+        args.servable, args.url or args.store, args.collection, args.inspect_limit
+    )
+    try:
+        app = create_app(service, Limits(max_batch=args.max_batch), api_key=key)
+        print(f"Serving {args.servable} on http://{args.host}:{args.port}/ (Ctrl+C stops)")
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    finally:
+        service.close()
+    return 0

@@ -1,0 +1,220 @@
+"""The HTTP API and page of `quaterion serve` (FastAPI; extra `quaterion[serve]`).
+
+    GET  /          the page (static HTML + JS from `static/`, nothing fetched from outside)
+    GET  /health    model, store, embedding size, number of points
+    POST /encode    {"objects": ["text", ...]}           -> {"embeddings": [[...], ...]}
+    POST /search    {"query": "text", "limit": 10}       -> {"hits": [...], "baseline": [...]}
+    GET  /inspect   the page's PCA map and confusions
+
+Bodies are parsed here rather than by FastAPI's models so that every bad request (too large, not
+UTF-8, not JSON, a wrong type, an empty query) gets a 4xx `{"error": "..."}` naming the problem.
+The model runs on one thread behind two micro-batchers (`batcher.py`).
+"""
+
+import asyncio
+import hmac
+import json
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from quaterion.serving.http.batcher import MicroBatcher
+from quaterion.serving.http.service import SearchService
+from quaterion_models.encoders.extras.optional_import import import_optional
+
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for."""
+
+    max_body_bytes: int = 1 << 20  # request body
+    max_objects: int = 256  # objects of one /encode request
+    max_text_chars: int = 10_000  # characters of one object or query
+    max_limit: int = 100  # hits of one /search
+    max_batch: int = 64  # objects per forward pass, across requests
+
+
+class ApiError(Exception):
+    """A request the service refuses: HTTP `status` and a message naming the problem."""
+
+    def __init__(self, status: int, message: str):  # noqa: D107
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _decode_json(body: bytes) -> dict[str, Any]:
+    """The JSON object in `body`, or an ApiError saying why it is not one."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400,
+            f"request body is not valid UTF-8 (byte {body[exc.start]:#04x} at position "
+            f"{exc.start}); send JSON encoded as UTF-8",
+        ) from exc
+    if not text.strip():
+        raise ApiError(400, "request body is empty; send a JSON object")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ApiError(422, f"request body must be a JSON object, got {_json_type(data)}")
+    return data
+
+
+def _json_type(value: Any) -> str:
+    names = {str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    names.update({list: "an array", dict: "an object", type(None): "null"})
+    return names.get(type(value), type(value).__name__)
+
+
+def _fields(data: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...]) -> None:
+    """ApiError for a missing required field or an unknown one."""
+    valid = required + optional
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise ApiError(422, f"unknown field {unknown[0]!r}; valid fields: {', '.join(valid)}")
+    for name in required:
+        if name not in data:
+            raise ApiError(422, f"missing field {name!r}")
+
+
+def _text(value: Any, what: str, limits: Limits) -> str:
+    """`value` as a non-empty string of at most `max_text_chars`, or an ApiError."""
+    if not isinstance(value, str):
+        raise ApiError(422, f"{what} must be a string, got {_json_type(value)}")
+    if not value.strip():
+        raise ApiError(422, f"{what} is empty; send some text")
+    if len(value) > limits.max_text_chars:
+        raise ApiError(
+            413, f"{what} has {len(value)} characters; the limit is {limits.max_text_chars}"
+        )
+    return value
+
+
+def parse_encode(data: dict[str, Any], limits: Limits) -> list[str]:
+    """The objects of a `/encode` body."""
+    _fields(data, ("objects",), ())
+    objects = data["objects"]
+    if not isinstance(objects, list):
+        raise ApiError(422, f"'objects' must be an array of strings, got {_json_type(objects)}")
+    if not objects:
+        raise ApiError(422, "'objects' is empty; send at least one text")
+    if len(objects) > limits.max_objects:
+        raise ApiError(
+            413,
+            f"'objects' has {len(objects)} items; the limit is {limits.max_objects} per request",
+        )
+    return [_text(obj, f"objects[{i}]", limits) for i, obj in enumerate(objects)]
+
+
+def parse_search(data: dict[str, Any], limits: Limits) -> tuple[str, int]:
+    """The (query, limit) of a `/search` body."""
+    _fields(data, ("query",), ("limit",))
+    query = _text(data["query"], "'query'", limits)
+    limit = data.get("limit", 10)
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise ApiError(422, f"'limit' must be an integer, got {_json_type(limit)}")
+    if not 1 <= limit <= limits.max_limit:
+        raise ApiError(422, f"'limit' must be between 1 and {limits.max_limit}, got {limit}")
+    return query, limit
+
+
+def create_app(
+    service: SearchService, limits: Limits | None = None, api_key: str | None = None
+) -> Any:
+    """The FastAPI application serving `service`; with `api_key`, every API route needs it
+    (`Authorization: Bearer KEY` or `X-API-Key: KEY`); the page and `/health` stay open."""
+    fastapi = import_optional("fastapi", "serve", "quaterion serve")
+    from fastapi import Request  # annotations below are evaluated: FastAPI reads them
+    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.staticfiles import StaticFiles
+    from starlette.exceptions import HTTPException
+
+    limits = limits or Limits()
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quaterion-model")
+    encoder = MicroBatcher(service.encode_batch, executor, limits.max_batch, size=len)
+    searcher = MicroBatcher(service.search_batch, executor, limits.max_batch)
+
+    @asynccontextmanager
+    async def lifespan(app: Any):
+        yield
+        executor.shutdown(wait=True)  # the service stays open: its owner closes it
+
+    app = fastapi.FastAPI(title="quaterion serve", lifespan=lifespan)
+    app.state.service = service
+    app.state.batchers = {"encode": encoder, "search": searcher}
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Any, exc: ApiError) -> Any:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Any, exc: HTTPException) -> Any:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    def authorize(request: Any) -> None:
+        if api_key is None:
+            return
+        header = request.headers.get("authorization", "")
+        given = header[7:] if header.lower().startswith("bearer ") else None
+        given = given or request.headers.get("x-api-key", "")
+        if not hmac.compare_digest(given.encode(), api_key.encode()):
+            raise ApiError(401, "missing or wrong API key; send it as 'Authorization: Bearer KEY'")
+
+    async def read_json(request: Any) -> dict[str, Any]:
+        authorize(request)
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
+            raise ApiError(413, _too_large(int(declared), limits))
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limits.max_body_bytes:
+                raise ApiError(413, _too_large(len(body), limits))
+        return _decode_json(bytes(body))
+
+    async def run(batcher: MicroBatcher, item: Any) -> Any:
+        try:
+            return await batcher.submit(item)
+        except (TypeError, ValueError) as exc:  # the encoder cannot take these objects
+            raise ApiError(422, str(exc)) from exc
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> Any:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/health")
+    async def health() -> Any:
+        return service.health()
+
+    @app.post("/encode")
+    async def encode(request: Request) -> Any:
+        objects = parse_encode(await read_json(request), limits)
+        return {"embeddings": await run(encoder, objects)}
+
+    @app.post("/search")
+    async def search(request: Request) -> Any:
+        query, limit = parse_search(await read_json(request), limits)
+        return {"query": query, **await run(searcher, (query, limit))}
+
+    @app.get("/inspect")
+    async def inspect(request: Request) -> Any:
+        authorize(request)
+        loop = asyncio.get_running_loop()
+        inspection = await loop.run_in_executor(executor, service.inspection)
+        return inspection.as_json()
+
+    return app
+
+
+def _too_large(size: int, limits: Limits) -> str:
+    return f"request body has {size} bytes; the limit is {limits.max_body_bytes}"

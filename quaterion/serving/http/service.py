@@ -1,0 +1,258 @@
+"""What `quaterion serve` serves, apart from HTTP: a servable, its store and what the page shows.
+
+Every method here is synchronous and runs on the service's one model thread (see `app.py`), so
+the model and the stores are never used from two threads at once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from quaterion.serving.baseline import encode_with_baseline, frozen_baseline
+from quaterion.serving.locations import (
+    DEFAULT_COLLECTION,
+    baseline_location,
+    check_store_directory,
+    is_url,
+    open_store,
+)
+from quaterion.serving.vector_store import VectorStore
+from quaterion.utils.pca import pca_2d
+from quaterion_models import SimilarityModel
+
+MAX_CONFUSIONS = 100  # rows of the page's confusion table
+
+
+def group_of(payload: dict[str, Any]) -> Any:
+    """The group name a stored point carries (written by `quaterion index` and the demo)."""
+    return payload.get("group", payload.get("label"))
+
+
+def shown(payload: dict[str, Any]) -> dict[str, Any]:
+    """How the page shows a stored point: its group and its object (text, or image URL)."""
+    if "image" in payload:
+        return {"group": group_of(payload), "object": payload["image"], "kind": "image"}
+    return {"group": group_of(payload), "object": payload.get("text"), "kind": "text"}
+
+
+def nearest_other(vectors: Tensor, chunk_size: int = 1024) -> tuple[Tensor, Tensor]:
+    """For each unit row of `vectors` `[N, D]`: (index of its most similar other row `[N]`,
+    that cosine similarity `[N]`). Needs N >= 2."""
+    rows, scores = [], []
+    for start in range(0, len(vectors), chunk_size):
+        block = vectors[start : start + chunk_size] @ vectors.T  # [c, N]
+        block[torch.arange(len(block)), torch.arange(start, start + len(block))] = -torch.inf
+        best = block.max(dim=1)
+        rows.append(best.indices)
+        scores.append(best.values)
+    return torch.cat(rows), torch.cat(scores)
+
+
+@dataclass
+class Inspection:
+    """The page's map and confusions of the stored points."""
+
+    points: list[dict[str, Any]]  # x, y (PCA of the servable's vectors), group, object, kind
+    confusions: list[dict[str, Any]]  # held-out objects whose nearest neighbour is elsewhere
+    confused: int  # how many points that is, for the servable's vectors
+    baseline_confused: int | None  # the same count for the frozen encoder's vectors
+    total: int
+
+    def as_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def inspect_points(
+    ids: Tensor,
+    vectors: Tensor,
+    payloads: list[dict[str, Any]],
+    baseline: tuple[Tensor, Tensor, list[dict[str, Any]]] | None = None,
+) -> Inspection:
+    """Map (2-D PCA, by group) and confusions (points whose nearest other point is in another
+    group, most similar wrong neighbour first) of stored points `ids` `[N]`, `vectors` `[N, D]`."""
+    groups = [group_of(payload) for payload in payloads]
+    coords = pca_2d(vectors) if len(vectors) else torch.zeros(0, 2)
+    points = [
+        {"id": int(point_id), "x": float(x), "y": float(y), **shown(payload)}
+        for point_id, (x, y), payload in zip(ids.tolist(), coords.tolist(), payloads, strict=True)
+    ]
+    if len(vectors) < 2:
+        return Inspection(points, [], 0, None, len(vectors))
+    neighbour, score = nearest_other(F.normalize(vectors, dim=1))
+    wrong = [i for i, j in enumerate(neighbour.tolist()) if groups[i] != groups[j]]
+    wrong.sort(key=lambda i: (-float(score[i]), int(ids[i])))
+    confusions = [
+        {
+            "id": int(ids[i]),
+            "score": float(score[i]),
+            **shown(payloads[i]),
+            "neighbour": {"id": int(ids[neighbour[i]]), **shown(payloads[neighbour[i]])},
+        }
+        for i in wrong[:MAX_CONFUSIONS]
+    ]
+    baseline_confused = None
+    if baseline is not None and len(baseline[0]) >= 2:
+        base_ids, base_vectors, base_payloads = baseline
+        base_groups = [group_of(payload) for payload in base_payloads]
+        base_neighbour, _ = nearest_other(F.normalize(base_vectors, dim=1))
+        baseline_confused = sum(
+            base_groups[i] != base_groups[j] for i, j in enumerate(base_neighbour.tolist())
+        )
+    return Inspection(points, confusions, len(wrong), baseline_confused, len(vectors))
+
+
+class SearchService:
+    """A servable and the store it indexed (plus, when present, the frozen-encoder baseline
+    store), read only.
+
+    Args:
+        model: the servable.
+        store: the servable's vectors of the indexed objects.
+        baseline_store: the frozen encoders' vectors of the same objects, or None.
+        description: what `/health` reports as the model and store.
+        inspect_limit: most stored points read for the page's map and confusions.
+    """
+
+    def __init__(
+        self,
+        model: SimilarityModel,
+        store: VectorStore,
+        baseline_store: VectorStore | None = None,
+        description: dict[str, str] | None = None,
+        inspect_limit: int = 5000,
+    ):
+        self.model = model.eval()
+        self.baseline = frozen_baseline(model) if baseline_store is not None else None
+        self.store = store
+        self.baseline_store = baseline_store
+        self.description = description or {}
+        self.inspect_limit = inspect_limit
+        self._inspection: Inspection | None = None
+        self._cleanup: list[Any] = []
+
+    @classmethod
+    def open(
+        cls,
+        servable: str,
+        location: str,
+        collection: str = DEFAULT_COLLECTION,
+        inspect_limit: int = 5000,
+    ) -> SearchService:
+        """Load the servable and open its store at `location` (a directory or a server URL).
+
+        Opening an embedded Qdrant Edge store rewrites some of its files, so a directory is
+        copied to a private temporary directory first: the service never writes to the store.
+        """
+        model = SimilarityModel.load(servable)
+        opened = location
+        scratch = None
+        if not is_url(location):
+            check_store_directory(location)
+            scratch = tempfile.TemporaryDirectory(prefix="quaterion-serve-")
+            opened = str(Path(scratch.name) / "store")
+            shutil.copytree(location, opened)
+        try:
+            store = open_store(opened, model.head.output_size, collection)
+            where, baseline_collection = baseline_location(opened, collection)
+            try:
+                baseline_store = open_store(
+                    where, model.head.input_embedding_size, baseline_collection
+                )
+            except FileNotFoundError:
+                baseline_store = None
+        except Exception:
+            if scratch is not None:
+                scratch.cleanup()
+            raise
+        service = cls(
+            model,
+            store,
+            baseline_store,
+            description={"model": str(servable), "store": str(location)},
+            inspect_limit=inspect_limit,
+        )
+        if scratch is not None:
+            service._cleanup.append(scratch)
+        return service
+
+    def close(self) -> None:
+        """Close the stores and remove the private copy."""
+        for store in (self.store, self.baseline_store):
+            if store is not None:
+                store.close()
+        for scratch in self._cleanup:
+            scratch.cleanup()
+        self._cleanup.clear()
+
+    def health(self) -> dict[str, Any]:
+        """What `/health` reports."""
+        return {
+            "status": "ok",
+            **self.description,
+            "embedding_size": self.model.head.output_size,
+            "points": self.store.count(),
+            "baseline": self.baseline_store is not None,
+        }
+
+    def encode_batch(self, requests: list[list[Any]]) -> list[list[list[float]]]:
+        """Embeddings of every request's objects, from one forward pass over all of them."""
+        objects = [obj for request in requests for obj in request]
+        embeddings = self.model.encode(objects, batch_size=max(1, len(objects)), to_numpy=False)
+        rows = embeddings.tolist()
+        out, start = [], 0
+        for request in requests:
+            out.append(rows[start : start + len(request)])
+            start += len(request)
+        return out
+
+    def search_batch(self, requests: list[tuple[Any, int]]) -> list[dict[str, Any]]:
+        """Hits of every `(query, limit)`, from one forward pass and one store call (each)."""
+        queries = [query for query, _ in requests]
+        k = max(limit for _, limit in requests)
+        if self.baseline is None:
+            trained = self.model.encode(queries, batch_size=len(queries), to_numpy=False)
+            frozen = None
+        else:
+            frozen, trained = encode_with_baseline(
+                self.model, queries, batch_size=len(queries), baseline=self.baseline
+            )
+        found = _hits(self.store.search(trained, k=k))
+        base = _hits(self.baseline_store.search(frozen, k=k)) if frozen is not None else None
+        out = []
+        for index, (_, limit) in enumerate(requests):
+            answer: dict[str, Any] = {"hits": found[index][:limit]}
+            if base is not None:
+                answer["baseline"] = base[index][:limit]
+            out.append(answer)
+        return out
+
+    def inspection(self) -> Inspection:
+        """The page's map and confusions, computed on first use."""
+        if self._inspection is None:
+            baseline = None
+            if self.baseline_store is not None:
+                baseline = self.baseline_store.points(self.inspect_limit)
+            self._inspection = inspect_points(*self.store.points(self.inspect_limit), baseline)
+        return self._inspection
+
+
+def _hits(result: Any) -> list[list[dict[str, Any]]]:
+    """Per query, `{"id", "score", "group", "object", "kind"}` of each hit, best first."""
+    return [
+        [
+            {"id": point_id, "score": score, **shown(payload)}
+            for point_id, score, payload in zip(ids, scores, payloads, strict=False)
+            if point_id >= 0
+        ]
+        for ids, scores, payloads in zip(
+            result.ids.tolist(), result.scores.tolist(), result.payloads, strict=True
+        )
+    ]
