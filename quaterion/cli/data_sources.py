@@ -148,8 +148,7 @@ def _data_name(config: DataConfig) -> str:
 def load_evaluation_samples(spec: str) -> tuple[str, list[Any]]:
     """(kind, samples) named on the command line: a config file (its held-out split) or a
     CSV/TSV/JSONL file of groups (`obj, group`) or pairs (`obj_a, obj_b, score`)."""
-    from quaterion.cli.components import loss_kind
-    from quaterion.cli.config import load_config
+    from quaterion.cli.components import load_config, loss_kind
     from quaterion.data import DataFileError, read_group_samples, read_pair_samples
 
     path = Path(spec)

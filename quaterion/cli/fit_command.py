@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from quaterion.cli.components import GROUP_LOSSES, HEADS, PAIR_LOSSES
-from quaterion.cli.config import DATA_KINDS, ENCODER_NAMES
+from quaterion.cli.components import ENCODERS, GROUP_LOSSES, HEADS, PAIR_LOSSES
+from quaterion.cli.config import DATA_KINDS
 
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +18,7 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         "top-level: epochs, batch_size, lr, seed, cache_dir, output_dir.\n\ndata kinds:\n"
         + "\n".join(f"  {name:<20} {text}" for name, text in DATA_KINDS.items())
         + "\nencoders:\n"
-        + "\n".join(f"  {name:<20} {text}" for name, text in ENCODER_NAMES.items())
+        + "\n".join(f"  {name:<20} {choice.help}" for name, choice in ENCODERS.items())
         + f"\nheads:\n  {', '.join(HEADS)}"
         + f"\nlosses for groups:\n  {', '.join(GROUP_LOSSES)}"
         + f"\nlosses for pairs:\n  {', '.join(PAIR_LOSSES)}"
@@ -31,8 +31,13 @@ def run_fit(args: argparse.Namespace) -> int:
     """Load and check the config, train, save the servable; prints where it went."""
     import torch
 
-    from quaterion.cli.components import build_encoder, build_head, build_loss, loss_kind
-    from quaterion.cli.config import load_config
+    from quaterion.cli.components import (
+        build_encoder,
+        build_head,
+        build_loss,
+        load_config,
+        loss_kind,
+    )
     from quaterion.cli.data_sources import load_task
     from quaterion.cli.training import AssembledModel, fit
     from quaterion.dataset import GroupSimilarityDataLoader, PairsSimilarityDataLoader

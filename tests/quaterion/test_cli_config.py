@@ -1,9 +1,12 @@
 """The `quaterion fit` config schema: what loads, and errors that name the bad field."""
 
+from pathlib import Path
+
 import pytest
 
 from quaterion.cli import main
-from quaterion.cli.config import ConfigError, FitConfig, from_dict, load_config, validate
+from quaterion.cli.components import load_config, validate
+from quaterion.cli.config import ConfigError, FitConfig, from_dict
 
 VALID = {
     "data": {"kind": "wordnet-lexical", "limit": 100},
@@ -54,6 +57,42 @@ def test_yaml_and_toml_files_give_the_same_config(tmp_path):
         ({**VALID, "loss": {"name": "TripletLoss", "kwargs": []}}, "'loss.kwargs'"),
         ({**VALID, "batch_size": 0}, "'batch_size' must be at least 1"),
         ({**VALID, "encoder": {"name": "hf"}}, "'encoder.path' is required"),
+        ({**VALID, "lr": float("nan")}, "'lr' must be a finite number, got nan"),
+        ({**VALID, "data": {"kind": "csv", "path": "x", "val_fraction": float("inf")}}, "finite"),
+        (
+            {**VALID, "loss": {"name": "TripletLoss", "kwargs": {"margin": float("nan")}}},
+            "'loss.kwargs.margin' must be a finite number",
+        ),
+        (
+            {
+                **VALID,
+                "head": {
+                    "name": "StackedProjectionHead",
+                    "kwargs": {"output_sizes": [4, float("inf")]},
+                },
+            },
+            r"'head.kwargs.output_sizes\[1\]' must be a finite number",
+        ),
+        (
+            {**VALID, "loss": {"name": "TripletLoss", "kwargs": {"margin": -0.5}}},
+            "'loss.kwargs.margin' must be at least 0, got -0.5",
+        ),
+        (
+            {**VALID, "head": {"name": "SkipConnectionHead", "kwargs": {"n_layers": "two"}}},
+            "'head.kwargs.n_layers' must be int, got str 'two'",
+        ),
+        (
+            {**VALID, "head": {"name": "LinearHead", "kwargs": {"output_size": 2.5}}},
+            "'head.kwargs.output_size' must be int or null, got float 2.5",
+        ),
+        (
+            {**VALID, "loss": {"name": "TripletLoss", "kwargs": {"soft": "yes"}}},
+            "'loss.kwargs.soft' must be bool",
+        ),
+        (
+            {**VALID, "loss": {"name": "SoftmaxLoss", "kwargs": {"num_groups": 10**9}}},
+            r"'loss.kwargs' sets \['num_groups'\], which `quaterion fit` works out",
+        ),
     ],
 )
 def test_a_bad_config_error_names_the_field(data, named):
@@ -115,3 +154,34 @@ def test_every_registered_head_and_loss_builds_with_derived_sizes():
     for name in LOSSES:
         loss = build_loss(ComponentConfig(name), embedding_size=8, num_groups=3)
         assert loss_kind(name) == ("groups" if hasattr(loss, "xbm_loss") else "pairs")
+
+
+def test_relative_paths_are_taken_from_the_config_files_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    config_file = folder / "fit.yaml"
+    config_file.write_text(
+        "data: {kind: csv, path: data/intents.csv}\n"
+        "encoder: {name: hf, path: models/bert}\n"
+        "cache_dir: runs/cache\n"
+        f"output_dir: {tmp_path / 'elsewhere'}\n"
+    )
+    monkeypatch.chdir(tmp_path)  # the working directory does not matter
+    config = load_config("project/fit.yaml")
+    assert config.data.path == str(folder / "data" / "intents.csv")
+    assert config.encoder.path == str(folder / "models" / "bert")
+    assert config.cache_dir == str(folder / "runs" / "cache")
+    assert config.output_dir == str(tmp_path / "elsewhere")  # absolute paths stay
+
+
+def test_the_config_schema_does_not_import_the_component_registries():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, quaterion.cli.config; "
+        "assert 'quaterion.cli.components' not in sys.modules, 'config imports components'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    config_source = (Path(__file__).parents[2] / "quaterion" / "cli" / "config.py").read_text()
+    assert "components" not in config_source.split('"""', 2)[2].replace("components.ENCODERS", "")

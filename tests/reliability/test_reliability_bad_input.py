@@ -29,8 +29,12 @@ from reliability_support import (
 from torch.utils.data import DataLoader, IterableDataset
 
 from quaterion import Quaterion
-from quaterion.cli.config import ConfigError, load_config
-from quaterion.dataset import SimilarityGroupSample, SimilarityPairSample
+from quaterion.cli.components import load_config
+from quaterion.cli.config import ConfigError, DataConfig
+from quaterion.cli.data_sources import load_task
+from quaterion.cli.evaluate_command import evaluate_samples
+from quaterion.data import DataFileError
+from quaterion.dataset import GroupLabels, SimilarityGroupSample, SimilarityPairSample
 from quaterion.eval.evaluator import Evaluator
 from quaterion.eval.group import GroupRetrievalMetrics, RetrievalRPrecision
 from quaterion.eval.pair import RetrievalPrecision
@@ -116,6 +120,13 @@ def _load_cli_config(ctx: Ctx, config: dict[str, Any] | str) -> Thunk:
     text = config if isinstance(config, str) else json.dumps(config)
     path = ctx.file("fit.yaml" if isinstance(config, str) else "fit.json", text)
     return lambda: load_config(path)
+
+
+def _load_groups_file(ctx: Ctx, text: str, encoding: str = "utf-8") -> Thunk:
+    path = ctx.root / "data.csv"
+    path.write_bytes(text.encode(encoding))
+    config = DataConfig(kind="csv", path=str(path), val_fraction=0.25)
+    return lambda: load_task(config, "groups")
 
 
 def _eval_groups(metric: Any, samples: list) -> Thunk:
@@ -557,6 +568,87 @@ ROWS = [
         lambda c: _load_cli_config(c, "data: [kind: csv\n"),
         ConfigError,
         ("not valid yaml", "fit.yaml"),
+    ),
+    Bad(
+        "cli_nan_number",
+        lambda c: _load_cli_config(c, "data: {kind: csv, path: p.csv}\nlr: .nan\n"),
+        ConfigError,
+        ("'lr'", "finite number", "nan"),
+    ),
+    Bad(
+        "cli_infinite_loss_argument",
+        lambda c: _load_cli_config(
+            c, _fit_config(loss={"name": "TripletLoss", "kwargs": {"margin": float("inf")}})
+        ),
+        ConfigError,
+        ("'loss.kwargs.margin'", "finite number", "inf"),
+    ),
+    Bad(
+        "cli_negative_margin",
+        lambda c: _load_cli_config(
+            c, _fit_config(loss={"name": "ContrastiveLoss", "kwargs": {"margin": -1}})
+        ),
+        ConfigError,
+        ("'loss.kwargs.margin'", "at least 0", "-1"),
+    ),
+    Bad(
+        "cli_head_argument_of_the_wrong_type",
+        lambda c: _load_cli_config(
+            c, _fit_config(head={"name": "SkipConnectionHead", "kwargs": {"n_layers": "2"}})
+        ),
+        ConfigError,
+        ("'head.kwargs.n_layers'", "must be int", "str '2'"),
+    ),
+    Bad(
+        "cli_group_count_in_loss_arguments",
+        lambda c: _load_cli_config(
+            c, _fit_config(loss={"name": "SoftmaxLoss", "kwargs": {"num_groups": 10**12}})
+        ),
+        ConfigError,
+        ("'loss.kwargs'", "num_groups", "works out", "remove it"),
+    ),
+    Bad(
+        "cli_evaluate_k_beyond_the_candidates",
+        lambda c: (
+            lambda: evaluate_samples(
+                SimilarityModel(MlpEncoder(), EmptyHead(32)), "groups", group_samples(8), [1, 50]
+            )
+        ),
+        ValueError,
+        ("-k 50", "7 candidates", "between 1 and 7"),
+    ),
+    # ---- users' data files (quaterion.data readers, `quaterion fit` data) ----
+    Bad(
+        "data_file_of_one_group",
+        lambda c: _load_groups_file(
+            c, "obj,group\n" + "".join(f"t{i},billing\n" for i in range(8))
+        ),
+        ValueError,
+        ("1 group", "billing", "at least 2 groups", "add samples of other groups"),
+    ),
+    Bad(
+        "data_file_of_singleton_groups",
+        lambda c: _load_groups_file(c, "obj,group\n" + "".join(f"t{i},g{i}\n" for i in range(8))),
+        ValueError,
+        ("8 groups of one sample each", "at least 2 members", "more samples per group"),
+    ),
+    Bad(
+        "data_file_in_latin1",
+        lambda c: _load_groups_file(c, "obj,group\ncafé,a\ntea,b\n", encoding="latin-1"),
+        DataFileError,
+        ("data.csv, line 2", "not utf-8", "iconv -f latin1 -t utf-8"),
+    ),
+    Bad(
+        "data_file_row_with_an_unquoted_delimiter",
+        lambda c: _load_groups_file(c, "obj,group\na,x\nleaving, cancel all,cancel\n"),
+        DataFileError,
+        ("line 3", "3 fields", "header names 2", "quote"),
+    ),
+    Bad(
+        "unhashable_group_label",
+        lambda c: lambda: GroupLabels([1, [2, 3]]),
+        TypeError,
+        ("sample 1", "hashable", "list"),
     ),
 ]
 
