@@ -7,6 +7,7 @@ from the modules and parsers they describe.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 from pathlib import Path
 
@@ -33,17 +34,36 @@ def public_modules(package: str) -> list[str]:
     return names
 
 
+def own_members(path: Path) -> list[str]:
+    """Public classes and functions defined in the file itself (not imported into it)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and not node.name.startswith("_")
+    ]
+
+
 def reference_page(module: str) -> str:
-    """Markdown of one module's page: mkdocstrings renders it from the docstrings."""
+    """Markdown of one module's page: mkdocstrings renders it from the docstrings.
+
+    A package's page shows its docstring and what its `__init__` defines itself; the names it
+    re-exports are documented on their own modules' pages.
+    """
     path = ROOT / Path(*module.split("."))
-    options = ""
-    if path.is_dir():  # a package page: its docstring; its members have their modules' pages
-        options = "\n    options:\n      members: false"
-    return f"::: {module}{options}\n"
+    if not path.is_dir():
+        return f"::: {module}\n"
+    members = own_members(path / "__init__.py")
+    listed = "[" + ", ".join(members) + "]" if members else "false"
+    return f"::: {module}\n    options:\n      members: {listed}\n"
 
 
 def reference_uri(module: str) -> str:
-    return "reference/" + module.replace(".", "/") + ".md"
+    """Where a module's page lives: a package's page is the index of its folder."""
+    path = "reference/" + module.replace(".", "/")
+    if (ROOT / Path(*module.split("."))).is_dir():
+        return path + "/index.md"
+    return path + ".md"
 
 
 def reference_nav() -> list:
@@ -76,7 +96,7 @@ def cli_page() -> str:
 
 
 def on_config(config: MkDocsConfig) -> MkDocsConfig:
-    config.nav.append({"Command line": CLI_PAGE})
+    config.nav.insert(config.nav.index({"Serving": "serving.md"}), {"Command line": CLI_PAGE})
     config.nav.append({"API reference": reference_nav()})
     return config
 
