@@ -120,7 +120,9 @@ class Quaterion:
         train_dataloader: SimilarityDataLoader,
         val_dataloader: SimilarityDataLoader | None = None,
     ) -> None:
-        """Raise before anything expensive runs when the loaders do not fit the loss."""
+        """Raise before anything expensive runs when the model's parts do not fit together
+        (``TrainableModel.check_parts``) or the loaders do not fit the loss."""
+        trainable_model.check_parts()
         loss = trainable_model.loss
         loaders = {"train_dataloader": train_dataloader}
         if val_dataloader is not None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
 from quaterion.dataset.similarity_data_loader import SimilarityDataLoader
@@ -57,7 +58,10 @@ class TrainableModel(pl.LightningModule, CacheMixin):
     ``__init__`` calls, in order: ``configure_encoders``, ``configure_caches``,
     ``configure_head(input_embedding_size)``, ``configure_metrics``, builds the
     ``SimilarityModel``, then ``configure_loss`` and ``configure_xbm``. Set your own attributes
-    before calling ``super().__init__()``. ``configure_optimizers`` is Lightning's.
+    before calling ``super().__init__()``. ``configure_optimizers`` is Lightning's. As in the
+    original, a model may be built before its parts are final (a placeholder head or loss
+    replaced later): ``check_parts``, called by ``Quaterion.validate_fit``, checks them when a
+    fit starts. Only the encoders are checked at once, since the head's input size needs them.
 
     Each step encodes the batch, computes the loss (plus the XBM term when configured) and logs
     ``<stage>_loss`` and ``<metric name>_<stage>`` (stages: train, validation, test). A NaN or
@@ -68,31 +72,19 @@ class TrainableModel(pl.LightningModule, CacheMixin):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         encoders = self.configure_encoders()
-        _check_encoders(encoders)
+        _check_encoders(encoders)  # needed now: the head's input size comes from them
         self.cache_config: CacheConfig = self.configure_caches() or CacheConfig(
             cache_type=CacheType.NONE
         )
-        encoders_size = SimilarityModel.get_encoders_output_size(encoders)
-        head = self.configure_head(encoders_size)
-        _check_head(head, encoders_size)
+        head = self.configure_head(SimilarityModel.get_encoders_output_size(encoders))
         metrics = self.configure_metrics()
         self.attached_metrics: list[AttachedMetric] = (
             [metrics] if isinstance(metrics, AttachedMetric) else list(metrics or [])
         )
         self._model = SimilarityModel(encoders=encoders, head=head)
         self._loss = self.configure_loss()
-        if not isinstance(self._loss, SimilarityLoss):
-            raise TypeError(
-                f"configure_loss must return a SimilarityLoss, got {type(self._loss).__name__}; "
-                "return a loss from quaterion.loss, e.g. TripletLoss() (a GroupLoss) for group "
-                "loaders or ContrastiveLoss() (a PairwiseLoss) for pair loaders"
-            )
         self._xbm_config = self.configure_xbm()
-        self._xbm = (
-            None
-            if self._xbm_config is None
-            else XbmLoss(self._xbm_config, self._loss, embedding_size=head.output_size)
-        )
+        self._xbm: XbmLoss | None = None  # built on first use by `_xbm_term`
 
     # ---- configuration hooks ----
 
@@ -132,6 +124,31 @@ class TrainableModel(pl.LightningModule, CacheMixin):
         """The loss function."""
         return self._loss
 
+    def check_parts(self) -> None:
+        """Raise a TypeError / ValueError naming the hook unless encoders, head, loss and XBM
+        settings fit together; ``Quaterion.validate_fit`` calls it before caching or training."""
+        encoders = self._model.encoders
+        _check_encoders(encoders)
+        _check_head(self._model.head, SimilarityModel.get_encoders_output_size(encoders))
+        if not isinstance(self._loss, SimilarityLoss):
+            raise TypeError(
+                f"configure_loss must return a SimilarityLoss, got {type(self._loss).__name__}; "
+                "return a loss from quaterion.loss, e.g. TripletLoss() (a GroupLoss) for group "
+                "loaders or ContrastiveLoss() (a PairwiseLoss) for pair loaders"
+            )
+        self._xbm_term()  # XbmLoss checks the loss and the XbmConfig
+
+    def _xbm_term(self) -> XbmLoss | None:
+        """The XBM term of the current loss and settings (None: XBM off); built on first use and
+        kept, with its memory, while loss and settings stay the same objects."""
+        if self._xbm_config is None:
+            return None
+        xbm = self._xbm
+        if xbm is None or xbm.loss is not self._loss or xbm.config is not self._xbm_config:
+            xbm = XbmLoss(self._xbm_config, self._loss, self._model.head.output_size)
+            self._xbm = xbm
+        return xbm
+
     # ---- Lightning steps ----
 
     def process_results(
@@ -157,8 +174,9 @@ class TrainableModel(pl.LightningModule, CacheMixin):
         features, targets = batch
         embeddings = self._model(features)  # [B, D]
         loss = self._loss(embeddings=embeddings, **targets)
-        if self._xbm is not None and stage is TrainStage.TRAIN:
-            loss = loss + self._xbm(embeddings, targets["groups"], self.global_step)
+        xbm = self._xbm_term() if stage is TrainStage.TRAIN else None
+        if xbm is not None:
+            loss = loss + xbm(embeddings, targets["groups"], self.global_step)
         if not torch.isfinite(loss):  # one scalar check per step; the message is built after
             raise ValueError(self._non_finite_message(features, embeddings, batch_idx, stage))
         batch_size = embeddings.shape[0]
@@ -222,6 +240,17 @@ class TrainableModel(pl.LightningModule, CacheMixin):
             f"{kind} embeddings {where}, produced by {culprit}; check its inputs and weights "
             "(a too high learning rate can make weights diverge)"
         )
+
+    def on_fit_end(self) -> None:
+        """Warn when the XBM memory never took part: the fit ended before ``start_iteration``."""
+        config = self._xbm_config
+        steps = self.trainer.global_step
+        if config is not None and steps <= config.start_iteration:
+            rank_zero_warn(
+                f"XbmConfig.start_iteration={config.start_iteration} was never reached: the fit "
+                f"ended after {steps} training steps, so the cross-batch memory never took "
+                "part in the loss; set start_iteration below the number of steps, or train longer"
+            )
 
     # ---- outside the loop ----
 

@@ -233,28 +233,32 @@ ROWS = [
         TypeError,
         ("score", "number", "str"),
     ),
-    # ---- model assembly (TrainableModel.__init__) ----
+    # ---- model assembly (TrainableModel.check_parts, from Quaterion.validate_fit) ----
     Bad(
         "head_input_size_differs_from_encoders",
-        lambda c: lambda: SimpleModel(head=lambda size: LinearHead(5, output_size=4)),
+        lambda c: (
+            lambda: c.fit(
+                SimpleModel(head=lambda size: LinearHead(5, output_size=4)), group_loader()
+            )
+        ),
         ValueError,
         ("configure_head", "input_embedding_size", "5", "32"),
     ),
     Bad(
         "configure_head_returns_none",
-        lambda c: lambda: SimpleModel(head=lambda size: None),
+        lambda c: lambda: c.fit(SimpleModel(head=lambda size: None), group_loader()),
         TypeError,
         ("configure_head", "encoderhead", "nonetype"),
     ),
     Bad(
         "xbm_with_pairwise_loss",
-        lambda c: lambda: SimpleModel(loss=ContrastiveLoss, xbm=XbmConfig()),
+        lambda c: lambda: c.fit(SimpleModel(loss=ContrastiveLoss, xbm=XbmConfig()), pair_loader()),
         TypeError,
         ("xbm", "grouploss", "contrastiveloss", "tripletloss"),
     ),
     Bad(
         "xbm_buffer_of_zero_rows",
-        lambda c: lambda: SimpleModel(xbm=XbmConfig(buffer_size=0)),
+        lambda c: lambda: c.fit(SimpleModel(xbm=XbmConfig(buffer_size=0)), group_loader()),
         ValueError,
         ("buffer_size", ">= 1", "0"),
     ),

@@ -38,8 +38,9 @@ def gather_from_all_processes(*tensors: Tensor) -> tuple[Tensor, ...]:
 class XbmLoss:
     """``weight * loss.xbm_loss(batch, memory)`` from step ``start_iteration`` on; feeds the memory.
 
-    The loss must be a ``GroupLoss`` implementing ``xbm_loss`` (checked here, so a wrong choice
-    fails when the model is built). Under DDP the memory takes the batches of all processes.
+    The loss must be a ``GroupLoss`` implementing ``xbm_loss`` (checked here; a fit builds this
+    in ``Quaterion.validate_fit``, so a wrong choice fails before training). Under DDP the
+    memory takes the batches of all processes.
     """
 
     def __init__(self, config: XbmConfig, loss: SimilarityLoss, embedding_size: int):

@@ -205,14 +205,25 @@ class NoXbmGroupLoss(GroupLoss):
         (NoXbmGroupLoss, "NoXbmGroupLoss does not implement xbm_loss"),
     ],
 )
-def test_xbm_with_unsupported_loss_fails_at_init(head_model, loss_factory, message):
+def test_xbm_with_unsupported_loss_fails_when_the_fit_checks_the_model(
+    head_model, loss_factory, message
+):
+    model = head_model(4, loss_factory, xbm=XbmConfig())  # building it is allowed
     with pytest.raises(TypeError, match=message):
-        head_model(4, loss_factory, xbm=XbmConfig())
+        model.check_parts()
 
 
 def test_xbm_accepts_group_losses_implementing_it(head_model):
     model = head_model(4, partial(TripletLoss, mining="hard"), xbm=XbmConfig(buffer_size=10))
+    model.check_parts()
     assert model._xbm is not None and model._xbm.buffer.get()[0].shape == (0, 8)
+
+
+def test_xbm_follows_a_loss_replaced_after_init(head_model):
+    model = head_model(4, ContrastiveLoss, xbm=XbmConfig(buffer_size=10))
+    model._loss = TripletLoss()  # a part made final after construction
+    model.check_parts()
+    assert model._xbm.loss is model.loss
 
 
 class HookedExample(ExampleModel):
@@ -244,6 +255,17 @@ class HookedExample(ExampleModel):
             TypeError,
             "configure_encoders .* a dict holding Linear; subclass .*Encoder",
         ),
+    ],
+)
+def test_wrong_encoders_are_refused_at_init(hooks, error, message):
+    """The head's input size is computed from the encoders, so they are checked at once."""
+    with pytest.raises(error, match=message):
+        HookedExample(**hooks)
+
+
+@pytest.mark.parametrize(
+    "hooks, error, message",
+    [
         ({"head": lambda size: None}, TypeError, "configure_head must return an EncoderHead"),
         (
             {"head": lambda size: EmptyHead(size + 1)},
@@ -253,9 +275,20 @@ class HookedExample(ExampleModel):
         ({"loss": torch.nn.MSELoss}, TypeError, "configure_loss must return a SimilarityLoss, got"),
     ],
 )
-def test_wrong_hook_results_are_refused_at_init(hooks, error, message):
+def test_wrong_head_or_loss_is_refused_when_a_fit_starts(hooks, error, message):
+    model = HookedExample(**hooks)  # the original let such a model be built, and so do we
+    loader = PairsSimilarityDataLoader(random_pairs(8), batch_size=4)
     with pytest.raises(error, match=message):
-        HookedExample(**hooks)
+        Quaterion.fit(model, None, loader)
+
+
+def test_parts_set_after_init_are_what_the_fit_checks_and_trains(fast_trainer):
+    model = HookedExample(head=lambda size: None, loss=lambda: None)
+    model.model.head = EmptyHead(4)
+    model._loss = ContrastiveLoss()
+    trainer = fast_trainer()
+    Quaterion.fit(model, trainer, PairsSimilarityDataLoader(random_pairs(8), batch_size=4))
+    assert trainer.global_step == 2
 
 
 def test_heads_without_an_input_size_are_accepted():

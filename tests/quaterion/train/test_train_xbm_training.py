@@ -1,7 +1,9 @@
 """XBM in training: the memory term, when it starts, and a fit that uses it."""
 
+import warnings
 from functools import partial
 
+import pytest
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
@@ -57,3 +59,29 @@ def test_fit_with_xbm_fills_memory_from_start_iteration_and_learns(
     assert set(sizes.sizes[5:]) == {40}
     precision = p_at_1(model.model.encode(list(held_out), to_numpy=False), held_out_labels)
     assert precision > 0.9
+
+
+@pytest.mark.parametrize(("start", "warns"), [(6, True), (5, False)])
+def test_a_fit_that_never_reaches_start_iteration_says_the_memory_took_no_part(
+    start, warns, clusters, to_group_samples, head_model, fast_trainer
+):
+    vectors, labels = clusters(per_class=12)
+    loader = GroupSimilarityDataLoader(to_group_samples(vectors, labels), batch_size=16)
+    xbm = XbmConfig(buffer_size=40, start_iteration=start)
+    model = head_model(vectors.shape[1], TripletLoss, xbm=xbm)
+    trainer = fast_trainer(max_epochs=2)  # 3 batches per epoch: global steps 0..5
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Quaterion.fit(model, trainer, loader)
+    messages = [
+        str(warning.message) for warning in caught if "start_iteration" in str(warning.message)
+    ]
+    assert trainer.global_step == 6 and len(model._xbm.buffer) == (0 if warns else 16)
+    if warns:
+        assert messages == [
+            "XbmConfig.start_iteration=6 was never reached: the fit ended after 6 training steps, "
+            "so the cross-batch memory never took part in the loss; set start_iteration below "
+            "the number of steps, or train longer"
+        ]
+    else:
+        assert messages == []
