@@ -36,6 +36,11 @@ class SimilarityModel(nn.Module):
     concatenated in sorted key order, and the head turns them into the final vectors.
 
     A single encoder is stored under the key `"default"`. Non-trainable encoders are frozen.
+
+    Args:
+        encoders: one encoder (stored under the key `"default"`) or a dict of named encoders; their
+            outputs are concatenated in sorted key order.
+        head: the head applied to the concatenated outputs.
     """
 
     def __init__(self, encoders: Encoder | dict[str, Encoder], head: EncoderHead):
@@ -63,7 +68,16 @@ class SimilarityModel(nn.Module):
         encoders_collate_fns: dict[str, CollateFnType],
         meta_extractors: dict[str, MetaExtractorFnType],
     ) -> dict[str, Any]:
-        """Raw records -> `{"data": {key: encoder input}, "meta": [one dict per record]}`."""
+        """Raw records -> `{"data": {key: encoder input}, "meta": [one dict per record]}`.
+
+        Args:
+            batch: raw records.
+            encoders_collate_fns: each encoder's collate function, by encoder key.
+            meta_extractors: each encoder's meta extractor, by encoder key.
+
+        Returns:
+            the batch `model(...)` takes.
+        """
         return {
             "data": {key: collate(batch) for key, collate in encoders_collate_fns.items()},
             "meta": merge_meta({key: extract(batch) for key, extract in meta_extractors.items()}),
@@ -83,12 +97,27 @@ class SimilarityModel(nn.Module):
 
     @classmethod
     def get_encoders_output_size(cls, encoders: Encoder | dict[str, Encoder]) -> int:
-        """Width of the concatenated encoder outputs (the head's input width)."""
+        """Width of the concatenated encoder outputs (the head's input width).
+
+        Args:
+            encoders: one encoder or a dict of named encoders.
+
+        Returns:
+            the sum of their `embedding_size`s.
+        """
         if isinstance(encoders, dict):
             return sum(encoder.embedding_size for encoder in encoders.values())
         return encoders.embedding_size
 
     def forward(self, batch: dict[str, TensorInterchange]) -> Tensor:
+        """Embeddings of a collated batch: every encoder, concatenated, then the head.
+
+        Args:
+            batch: `{"data": {key: encoder input}, "meta": [...]}`, as `get_collate_fn()` builds it.
+
+        Returns:
+            `(B, head.output_size)` embeddings.
+        """
         embeddings = [
             self.encoders[key](batch["data"][key]) for key in sorted(self.encoders)
         ]  # each (B, D_key)
@@ -106,6 +135,15 @@ class SimilarityModel(nn.Module):
         A non-list input is one record (`(1, output_size)` back). Returns `(N, output_size)`,
         as numpy or as a tensor on the model's device. Each submodule's train/eval mode is
         restored afterwards.
+
+        Args:
+            inputs: a list of raw records, or one record.
+            batch_size: records encoded at once.
+            to_numpy: return a numpy array instead of a tensor.
+            show_progress: draw a progress bar.
+
+        Returns:
+            `(N, output_size)` embeddings: numpy, or a tensor on the model's device.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -159,6 +197,9 @@ class SimilarityModel(nn.Module):
         Layout: `config.json` (class paths and a size + sha256 manifest of every other file),
         `head/` (head config + safetensors weights), `encoders/<key>/` (whatever each
         encoder's `save` writes).
+
+        Args:
+            output_path: directory to write (created, or replaced when it holds a servable).
         """
         target = Path(output_path)
         if target.is_dir() and any(target.iterdir()) and not (target / CONFIG_FILE).is_file():
@@ -192,6 +233,12 @@ class SimilarityModel(nn.Module):
         be plain directory names. Loading never unpickles: the built-in heads and encoders
         read JSON and safetensors only, with or without the checksum manifest (servables
         saved before it existed have none); a custom `Encoder.load` must do the same.
+
+        Args:
+            input_path: a directory written by `save`.
+
+        Returns:
+            the model, on the CPU.
         """
         root = Path(input_path)
         if not root.is_dir():

@@ -24,6 +24,12 @@ class EncoderHead(nn.Module):
     A subclass implements `transform` and `output_size`, and extends `get_config_dict` with
     its own constructor arguments, so that `cls(**get_config_dict())` rebuilds it.
     On disk a head is `config.json` (the config dict) + `weights.safetensors` (state dict).
+
+    Args:
+        input_embedding_size: width of the encoders' concatenated output (the value `configure_head`
+            receives).
+        dropout: dropout probability applied to the head's input, in [0, 1).
+        **kwargs: ignored, so that configs of older versions with extra keys still load.
     """
 
     def __init__(self, input_embedding_size: int, dropout: float = 0.0, **kwargs: Any):
@@ -40,10 +46,26 @@ class EncoderHead(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must define the `output_size` property")
 
     def transform(self, input_vectors: Tensor) -> Tensor:
-        """The head's computation on already-dropped-out inputs."""
+        """The head's computation on already-dropped-out inputs.
+
+        Args:
+            input_vectors: `(B, input_embedding_size)` embeddings, dropout already applied.
+
+        Returns:
+            `(B, output_size)` embeddings.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement `transform`")
 
     def forward(self, input_vectors: Tensor, meta: list[Any] | None = None) -> Tensor:
+        """`transform(dropout(input_vectors))`: the head applied to a batch.
+
+        Args:
+            input_vectors: `(B, input_embedding_size)` concatenated encoder outputs.
+            meta: one dict per row from the encoders' meta extractors (used by `SwitchHead`).
+
+        Returns:
+            `(B, output_size)` embeddings.
+        """
         return self.transform(self.dropout(input_vectors))
 
     def get_config_dict(self) -> dict[str, Any]:
@@ -52,18 +74,36 @@ class EncoderHead(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> EncoderHead:
-        """A freshly initialised head built from `get_config_dict()` output."""
+        """A freshly initialised head built from `get_config_dict()` output.
+
+        Args:
+            config: a dict returned by `get_config_dict()`.
+
+        Returns:
+            a new head with freshly initialised weights.
+        """
         return cls(**config)
 
     def save(self, output_path: str) -> None:
-        """Write `config.json` and `weights.safetensors` into `output_path` (created if needed)."""
+        """Write `config.json` and `weights.safetensors` into `output_path` (created if needed).
+
+        Args:
+            output_path: directory to write into.
+        """
         os.makedirs(output_path, exist_ok=True)
         write_json_atomic(os.path.join(output_path, CONFIG_FILE), self.get_config_dict())
         save_tensors_atomic(self.state_dict(), os.path.join(output_path, WEIGHTS_FILE))
 
     @classmethod
     def load(cls, input_path: str) -> EncoderHead:
-        """Rebuild a head saved by `save`; weights land on the CPU."""
+        """Rebuild a head saved by `save`; weights land on the CPU.
+
+        Args:
+            input_path: a directory written by `save`.
+
+        Returns:
+            the head, with its saved weights.
+        """
         config = read_json(os.path.join(input_path, CONFIG_FILE), f"{cls.__name__} config")
         head = cls.from_config(config)
         weights_path = os.path.join(input_path, WEIGHTS_FILE)

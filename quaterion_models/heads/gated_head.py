@@ -13,6 +13,11 @@ class GatedHead(EncoderHead):
 
     Gates start at 2.0 (tanh = 0.964), so the head starts close to the identity and learns
     to damp dimensions that hurt similarity.
+
+    Args:
+        input_embedding_size: width of the encoders' concatenated output (the value `configure_head`
+            receives).
+        dropout: dropout probability applied to the head's input, in [0, 1).
     """
 
     def __init__(self, input_embedding_size: int, dropout: float = 0.0):
@@ -21,6 +26,7 @@ class GatedHead(EncoderHead):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Set every gate back to 2.0 (tanh = 0.964: close to the identity)."""
         nn.init.constant_(self.gates, 2.0)
 
     @property

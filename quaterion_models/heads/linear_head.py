@@ -13,6 +13,13 @@ class LinearHead(EncoderHead):
     """`x @ W.T + b`: `(B, input_embedding_size)` -> `(B, output_size)`.
 
     `output_size=None` keeps the input width.
+
+    Args:
+        input_embedding_size: width of the encoders' concatenated output (the value `configure_head`
+            receives).
+        output_size: output width; None keeps the input width.
+        bias: learn an additive bias `b`.
+        dropout: dropout probability applied to the head's input, in [0, 1).
     """
 
     def __init__(

@@ -18,6 +18,11 @@ class SequentialHead(EncoderHead):
     and `append`. Saved without pickling: `get_config_dict()["layers"]` describes each layer
     (see `quaterion_models.modules.layer_specs` for the supported ones), weights go to
     safetensors.
+
+    Args:
+        *args: the layers, in order, as for `nn.Sequential`.
+        output_size: width of the last layer's output (keyword-only; it cannot be inferred).
+        dropout: dropout probability applied to the head's input, in [0, 1).
     """
 
     def __init__(self, *args: nn.Module, output_size: int, dropout: float = 0.0):
@@ -33,6 +38,14 @@ class SequentialHead(EncoderHead):
         return self._sequential(input_vectors)
 
     def append(self, module: nn.Module) -> SequentialHead:
+        """Add `module` at the end of the stack.
+
+        Args:
+            module: the layer to add.
+
+        Returns:
+            this head, for chaining.
+        """
         self._sequential.append(module)
         return self
 

@@ -18,6 +18,14 @@ class SkipConnectionHead(EncoderHead):
         └──────────────────────────────────────────────────┘
     ```
     Gates start at -4.0 (sigmoid = 0.018), so the head starts close to the identity.
+
+    Args:
+        input_embedding_size: width of the encoders' concatenated output (the value `configure_head`
+            receives).
+        dropout: dropout probability applied to the head's input, in [0, 1).
+        skip_dropout: dropout probability applied to the input of each linear layer `fc_i` (the skip
+            path keeps the undropped input).
+        n_layers: number of gated residual layers, at least 1.
     """
 
     def __init__(

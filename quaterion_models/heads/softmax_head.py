@@ -13,6 +13,14 @@ class SoftmaxEmbeddingsHead(EncoderHead):
     """Linear projection to `output_groups * output_size_per_group`, softmax within each group.
 
     Each group of `output_size_per_group` values sums to 1. Works on `(B, ..., D)` inputs.
+
+    Args:
+        output_groups: number of groups `G` of output values.
+        output_size_per_group: values per group `S`; each group sums to 1.
+        input_embedding_size: width of the encoders' concatenated output (the value `configure_head`
+            receives).
+        dropout: dropout probability applied to the head's input, in [0, 1).
+        **kwargs: passed to `EncoderHead` (ignored there).
     """
 
     def __init__(

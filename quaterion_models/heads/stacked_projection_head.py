@@ -14,6 +14,15 @@ class StackedProjectionHead(EncoderHead):
     """`Linear(D, o0) -> act -> Linear(o0, o1) -> ... -> Linear(o_{n-2}, o_{n-1})`.
 
     The activation (a `torch.nn.functional` name) sits between layers only, not at the end.
+
+    Args:
+        input_embedding_size: width of the encoders' concatenated output (the value `configure_head`
+            receives).
+        output_sizes: output width of each linear layer, in order; the last one is the head's output
+            width.
+        activation_fn: name of a `torch.nn.functional` activation applied between layers, e.g.
+            `"relu"`.
+        dropout: dropout probability applied to the head's input, in [0, 1).
     """
 
     def __init__(

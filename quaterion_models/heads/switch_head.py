@@ -16,6 +16,12 @@ class SwitchHead(EncoderHead):
     """Row `i` goes through `options[meta[i]["encoder"]]` (pairs with `SwitchEncoder`).
 
     Output rows keep the input order. All options must have the same `output_size`.
+
+    Args:
+        options: a head per encoder key of the `SwitchEncoder`; all with the same `output_size`.
+        input_embedding_size: width of the encoders' concatenated output (the value `configure_head`
+            receives).
+        **kwargs: ignored (configs of older versions).
     """
 
     def __init__(self, options: dict[str, EncoderHead], input_embedding_size: int, **kwargs: Any):
@@ -39,7 +45,15 @@ class SwitchHead(EncoderHead):
         return self.transform(input_vectors, meta=meta)
 
     def transform(self, input_vectors: Tensor, meta: list[Any] | None = None) -> Tensor:
-        """Route rows by `meta[i]["encoder"]` through the options' `forward`."""
+        """Route rows by `meta[i]["encoder"]` through the options' `forward`.
+
+        Args:
+            input_vectors: `(B, input_embedding_size)` embeddings.
+            meta: one dict per row; `meta[i]["encoder"]` names the option for row `i`.
+
+        Returns:
+            `(B, output_size)` embeddings, rows in input order.
+        """
         if meta is None or len(meta) != len(input_vectors):
             got = "None" if meta is None else f"{len(meta)} entries"
             raise ValueError(

@@ -12,6 +12,14 @@ class WideningHead(StackedProjectionHead):
 
     Extra keyword arguments are accepted and ignored, so configs written by older versions
     (which also stored `output_sizes`) still load.
+
+    Args:
+        input_embedding_size: width of the encoders' concatenated output (the value `configure_head`
+            receives).
+        expansion_factor: width of the hidden layer, as a multiple of the input width.
+        activation_fn: name of a `torch.nn.functional` activation between the two layers.
+        dropout: dropout probability applied to the head's input, in [0, 1).
+        **kwargs: ignored (configs of older versions stored `output_sizes`).
     """
 
     def __init__(
