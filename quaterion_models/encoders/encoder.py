@@ -42,7 +42,14 @@ class Encoder(nn.Module):
 
     @classmethod
     def extract_meta(cls, batch: list[Any]) -> list[dict]:
-        """One meta dict per raw record, passed to the head (empty by default)."""
+        """One meta dict per raw record, passed to the head (empty by default).
+
+        Args:
+            batch: raw records.
+
+        Returns:
+            one dict per record.
+        """
         return [{} for _ in batch]
 
     def get_meta_extractor(self) -> MetaExtractorFnType:
@@ -50,14 +57,32 @@ class Encoder(nn.Module):
         return self.extract_meta
 
     def forward(self, batch: TensorInterchange) -> Tensor:
-        """Collated batch -> `(B, embedding_size)`."""
+        """Collated batch -> `(B, embedding_size)`.
+
+        Args:
+            batch: the output of `get_collate_fn()` for a list of records.
+
+        Returns:
+            `(B, embedding_size)` embeddings.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement `forward`")
 
     def save(self, output_path: str) -> None:
-        """Persist whatever `load` needs into the existing directory `output_path`."""
+        """Persist whatever `load` needs into the existing directory `output_path`.
+
+        Args:
+            output_path: an existing directory, private to this encoder.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement `save`")
 
     @classmethod
     def load(cls, input_path: str) -> Encoder:
-        """Rebuild the encoder from a directory written by `save`."""
+        """Rebuild the encoder from a directory written by `save`.
+
+        Args:
+            input_path: a directory written by `save`.
+
+        Returns:
+            the encoder.
+        """
         raise NotImplementedError(f"{cls.__name__} must implement the `load` classmethod")

@@ -16,7 +16,14 @@ from quaterion_models.utils.files import read_json, write_json_atomic
 
 
 def inverse_permutation(perm: Tensor) -> Tensor:
-    """`inv` such that `inv[perm[i]] == i`."""
+    """`inv` such that `inv[perm[i]] == i`.
+
+    Args:
+        perm: a permutation of `0..n-1`, `(n,)`.
+
+    Returns:
+        its inverse, `(n,)`.
+    """
     inverse = torch.empty_like(perm)
     inverse[perm] = torch.arange(perm.size(0), dtype=perm.dtype, device=perm.device)
     return inverse
@@ -28,6 +35,9 @@ class SwitchEncoder(Encoder):
     Example: texts go to a text encoder, images to an image encoder, both producing vectors
     of the same width. Meta of each record is `{"encoder": key}`, so a `SwitchHead` can
     route the embedding to a per-encoder head.
+
+    Args:
+        options: the encoders to choose from, by key; all with the same `embedding_size`.
     """
 
     def __init__(self, options: dict[str, Encoder]):
@@ -46,7 +56,14 @@ class SwitchEncoder(Encoder):
 
     @classmethod
     def encoder_selection(cls, record: Any) -> str:
-        """Key of the option that encodes `record`."""
+        """Key of the option that encodes `record`.
+
+        Args:
+            record: one raw record.
+
+        Returns:
+            a key of `options`.
+        """
         raise NotImplementedError(f"{cls.__name__} must implement `encoder_selection`")
 
     @property
@@ -65,7 +82,15 @@ class SwitchEncoder(Encoder):
     def switch_collate_fn(
         cls, batch: list[Any], encoder_collates: dict[str, CollateFnType]
     ) -> dict[str, dict]:
-        """Group records by option: `{"ordering": {key: [index]}, "batches": {key: collated}}`."""
+        """Group records by option: `{"ordering": {key: [index]}, "batches": {key: collated}}`.
+
+        Args:
+            batch: raw records.
+            encoder_collates: each option's collate function, by key.
+
+        Returns:
+            the batch `forward` takes.
+        """
         ordering: dict[str, list[int]] = {key: [] for key in encoder_collates}
         records: dict[str, list[Any]] = {key: [] for key in encoder_collates}
         for index, record in enumerate(batch):

@@ -95,7 +95,15 @@ def _recover_kwargs(module: nn.Module, where: str) -> dict[str, Any]:
 
 
 def layer_to_spec(module: nn.Module, where: str = "") -> dict[str, Any]:
-    """JSON description of `module`; `where` names it in errors (e.g. "_sequential.2")."""
+    """JSON description of `module`; `where` names it in errors (e.g. "_sequential.2").
+
+    Args:
+        module: a layer of a supported type.
+        where: the layer's position, e.g. `"_sequential.2"`, used in errors.
+
+    Returns:
+        a JSON-serialisable dict.
+    """
     cls = type(module)
     path = f"{cls.__module__}.{cls.__qualname__}"
     if SUPPORTED_LAYERS.get(path) is not cls:
@@ -111,7 +119,14 @@ def layer_to_spec(module: nn.Module, where: str = "") -> dict[str, Any]:
 
 
 def layer_from_spec(spec: dict[str, Any]) -> nn.Module:
-    """Freshly initialised layer described by `layer_to_spec` output."""
+    """Freshly initialised layer described by `layer_to_spec` output.
+
+    Args:
+        spec: a dict written by `layer_to_spec`.
+
+    Returns:
+        the layer, with fresh weights.
+    """
     try:
         path = f"{spec['module']}.{spec['class']}"
     except (KeyError, TypeError) as exc:

@@ -8,7 +8,11 @@ from torch import nn
 
 
 class ActivationFromFnName(nn.Module):
-    """Applies `torch.nn.functional.<activation_fn>` (e.g. "relu", "gelu", "tanh")."""
+    """Applies `torch.nn.functional.<activation_fn>` (e.g. "relu", "gelu", "tanh").
+
+    Args:
+        activation_fn: name of a function of `torch.nn.functional`.
+    """
 
     def __init__(self, activation_fn: str):
         super().__init__()
@@ -22,6 +26,14 @@ class ActivationFromFnName(nn.Module):
         self._function = function
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The activation applied to `inputs`.
+
+        Args:
+            inputs: any tensor.
+
+        Returns:
+            a tensor of the same shape.
+        """
         return self._function(inputs)
 
     def extra_repr(self) -> str:

@@ -20,6 +20,9 @@ def save_class_import(obj: Any) -> dict[str, str]:
 
     Classes defined in `__main__` are recorded too, with a warning: another process
     cannot import them back.
+
+    Args:
+        obj: an instance of an importable class.
     """
     module = type(obj).__module__
     if module == "__main__":
@@ -32,7 +35,14 @@ def save_class_import(obj: Any) -> dict[str, str]:
 
 
 def restore_class(data: dict[str, str]) -> type:
-    """The class named by a `save_class_import` record (nested qualnames supported)."""
+    """The class named by a `save_class_import` record (nested qualnames supported).
+
+    Args:
+        data: a `save_class_import` record.
+
+    Returns:
+        the class (its module is imported).
+    """
     try:
         module_name, qualname = data["module"], data["class"]
     except (KeyError, TypeError) as exc:
@@ -55,6 +65,14 @@ def restore_subclass(data: dict[str, str], base: type, source: str) -> type:
     """`restore_class(data)`, refused with a TypeError unless it is a subclass of `base`.
 
     `source` names the config the record comes from, for the error message.
+
+    Args:
+        data: a `save_class_import` record.
+        base: the class the result must derive from.
+        source: the file the record came from, named in the error.
+
+    Returns:
+        the class.
     """
     target = restore_class(data)
     if not (isinstance(target, type) and issubclass(target, base)):
@@ -67,7 +85,15 @@ def restore_subclass(data: dict[str, str], base: type, source: str) -> type:
 
 
 def check_plain_key(key: Any, source: str) -> str:
-    """`key` if it is a plain name (a non-empty str, no path separators, not '.' or '..')."""
+    """`key` if it is a plain name (a non-empty str, no path separators, not '.' or '..').
+
+    Args:
+        key: the value to check.
+        source: the file it came from, named in the error.
+
+    Returns:
+        `key`.
+    """
     if (
         not isinstance(key, str)
         or key in ("", ".")

@@ -59,6 +59,9 @@ def atomic_directory(path: PathLike) -> Iterator[Path]:
     The directory is a hidden sibling of `path` (same file system, so the final rename is
     atomic). On an exception it is deleted and `path` is left untouched. An existing
     directory at `path` is replaced as a whole: callers decide whether that is allowed.
+
+    Args:
+        path: the directory to write.
     """
     target = Path(path)
     if target.exists() and not target.is_dir():
@@ -75,7 +78,12 @@ def atomic_directory(path: PathLike) -> Iterator[Path]:
 
 
 def write_json_atomic(path: PathLike, obj: Any) -> None:
-    """Write `obj` as indented JSON to `path` through a temporary file and a rename."""
+    """Write `obj` as indented JSON to `path` through a temporary file and a rename.
+
+    Args:
+        path: the file to write.
+        obj: a JSON-serialisable value.
+    """
     target = Path(path)
     staging = _sibling(target, "tmp")
     try:
@@ -89,7 +97,15 @@ def write_json_atomic(path: PathLike, obj: Any) -> None:
 
 
 def read_json(path: PathLike, what: str) -> Any:
-    """Parse the JSON file `path`; `what` names it in errors ("head config", ...)."""
+    """Parse the JSON file `path`; `what` names it in errors ("head config", ...).
+
+    Args:
+        path: the file to read.
+        what: a description of the file for errors.
+
+    Returns:
+        the parsed value.
+    """
     source = Path(path)
     try:
         with open(source, encoding="utf-8") as handle:
@@ -117,7 +133,12 @@ def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: PathLike) -> None:
-    """Write `tensors` to the safetensors file `path` through a temporary file and a rename."""
+    """Write `tensors` to the safetensors file `path` through a temporary file and a rename.
+
+    Args:
+        tensors: name -> tensor.
+        path: the file to write.
+    """
     target = Path(path)
     staging = _sibling(target, "tmp")
     try:
@@ -129,7 +150,15 @@ def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: PathLike) -> Non
 
 
 def load_tensors(path: PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """Read a safetensors file onto `device`, naming the file if it is missing or corrupted."""
+    """Read a safetensors file onto `device`, naming the file if it is missing or corrupted.
+
+    Args:
+        path: a safetensors file.
+        device: where the tensors are placed.
+
+    Returns:
+        name -> tensor.
+    """
     source = Path(path)
     if not source.is_file():
         raise FileNotFoundError(f"Missing weights file: {source} does not exist")
@@ -150,7 +179,14 @@ def _sha256(path: Path) -> str:
 
 
 def directory_manifest(root: PathLike) -> dict[str, dict[str, Any]]:
-    """`{relative posix path: {"size", "sha256"}}` for every regular file under `root`."""
+    """`{relative posix path: {"size", "sha256"}}` for every regular file under `root`.
+
+    Args:
+        root: the directory.
+
+    Returns:
+        relative path -> `{"size", "sha256"}` of every file under it.
+    """
     base = Path(root)
     return {
         path.relative_to(base).as_posix(): {"size": path.stat().st_size, "sha256": _sha256(path)}
@@ -160,7 +196,13 @@ def directory_manifest(root: PathLike) -> dict[str, dict[str, Any]]:
 
 
 def verify_manifest(root: PathLike, manifest: dict[str, dict[str, Any]], what: str) -> None:
-    """Raise, naming the file, if a file listed in `manifest` is missing or changed."""
+    """Raise, naming the file, if a file listed in `manifest` is missing or changed.
+
+    Args:
+        root: the directory the paths are relative to.
+        manifest: a `directory_manifest` result.
+        what: a description of the directory for errors.
+    """
     base = Path(root)
     for relative, expected in manifest.items():
         path = base / relative

@@ -9,6 +9,12 @@ def merge_meta(meta: dict[str, list[dict]]) -> list[dict]:
     `{"a": [{"x": 1}], "b": [{"y": 2}]}` -> `[{"x": 1, "y": 2}]`.
 
     Returns new dicts (the input is not modified); later encoders win on key clashes.
+
+    Args:
+        meta: encoder key -> one dict per record.
+
+    Returns:
+        one merged dict per record.
     """
     lengths = {name: len(items) for name, items in meta.items()}
     if len(set(lengths.values())) > 1:

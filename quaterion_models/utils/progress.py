@@ -30,6 +30,12 @@ def track(
 
     Plain iteration when disabled (argument or env var) or when another live display (e.g.
     a Lightning progress bar) is already on screen. Works when stderr is not a terminal.
+
+    Args:
+        iterable: what to iterate.
+        total: number of items (default: `len(iterable)` when it has one).
+        description: text shown left of the bar.
+        enabled: draw the bar at all.
     """
     if not (enabled and progress_enabled()):
         yield from iterable

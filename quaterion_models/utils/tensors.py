@@ -12,6 +12,13 @@ def move_to_device(obj: Any, device: torch.device | str | None) -> Any:
     """`obj` with every tensor inside (dicts, lists, tuples, namedtuples) moved to `device`.
 
     Containers are rebuilt, other objects are returned as they are; `device=None` is a no-op.
+
+    Args:
+        obj: a tensor or a container of tensors.
+        device: the target device, or None.
+
+    Returns:
+        the moved copy.
     """
     if device is None:
         return obj
@@ -28,7 +35,11 @@ def move_to_device(obj: Any, device: torch.device | str | None) -> Any:
 
 
 def first_device(module: nn.Module) -> torch.device:
-    """Device of the first parameter or buffer of `module` (CPU when it has none)."""
+    """Device of the first parameter or buffer of `module` (CPU when it has none).
+
+    Args:
+        module: a torch module.
+    """
     for tensor in module.parameters():
         return tensor.device
     for tensor in module.buffers():

@@ -40,6 +40,13 @@ def load_fasttext_model(path: str | os.PathLike, mmap: str | None = None) -> Key
 
     The formats are tried in that order. gensim's native formats are pickles: only load files
     you created or trust. Raises ValueError naming the file when no format fits.
+
+    Args:
+        path: the model file.
+        mmap: `"r"` to memory-map the vectors (gensim formats), None to read them into memory.
+
+    Returns:
+        gensim `KeyedVectors`.
     """
     models = _gensim("load_fasttext_model")
     source = Path(path)
@@ -152,7 +159,14 @@ class FasttextEncoder(Encoder):
 
     @classmethod
     def get_tokens(cls, batch: list[Any]) -> list[list[str]]:
-        """Raw records -> one list of tokens per record (the collate function)."""
+        """Raw records -> one list of tokens per record (the collate function).
+
+        Args:
+            batch: raw records.
+
+        Returns:
+            one list of tokens per record.
+        """
         raise NotImplementedError(f"{cls.__name__} must implement the `get_tokens` classmethod")
 
     def get_collate_fn(self) -> CollateFnType:
@@ -160,7 +174,15 @@ class FasttextEncoder(Encoder):
 
     @classmethod
     def aggregate(cls, embeddings: Tensor, operation: str) -> Tensor:
-        """Pool token vectors `[n, V]` -> `[V]` with "avg", "max" or "min"."""
+        """Pool token vectors `[n, V]` -> `[V]` with "avg", "max" or "min".
+
+        Args:
+            embeddings: token vectors `[n, V]`.
+            operation: `"avg"`, `"max"` or `"min"`.
+
+        Returns:
+            the pooled vector `[V]`.
+        """
         if operation == "avg":
             return embeddings.mean(dim=0)
         if operation == "max":

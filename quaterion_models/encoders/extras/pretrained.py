@@ -14,6 +14,9 @@ class PretrainedEncoder(Encoder):
 
     A frozen network stays in eval mode even while the surrounding model trains, so dropout
     never perturbs embeddings that are meant to be fixed (and cached).
+
+    Args:
+        trainable: tune the network's weights during training (False: frozen, cacheable).
     """
 
     def __init__(self, trainable: bool = False):

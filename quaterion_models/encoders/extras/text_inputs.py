@@ -16,13 +16,27 @@ TEXT_INPUTS = ("input_ids", "attention_mask")
 
 
 def import_transformers(purpose: str) -> ModuleType:
-    """Import transformers in offline mode (these encoders only ever read local directories)."""
+    """Import transformers in offline mode (these encoders only ever read local directories).
+
+    Args:
+        purpose: what needs transformers, named in the error.
+
+    Returns:
+        the `transformers` module.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return import_optional("transformers", "text", purpose)
 
 
 def local_model_dir(model_path: str | os.PathLike) -> str:
-    """`model_path` as a string, after checking that it is an existing local directory."""
+    """`model_path` as a string, after checking that it is an existing local directory.
+
+    Args:
+        model_path: a local directory holding a transformers model.
+
+    Returns:
+        the path, as a string, once checked to exist.
+    """
     path = Path(model_path)
     if not path.is_dir():
         raise FileNotFoundError(
@@ -37,6 +51,11 @@ class TokenizerCollate:
 
     Strings are stripped (and lower-cased when the model expects it), padded to the longest in
     the batch and truncated to `max_length` tokens.
+
+    Args:
+        tokenizer: a transformers tokenizer.
+        max_length: longest token sequence kept.
+        lowercase: lower-case the strings first.
     """
 
     def __init__(self, tokenizer: Any, max_length: int, lowercase: bool = False):
@@ -65,7 +84,15 @@ class TokenizerCollate:
 
 
 def mean_pool(token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
-    """Average of the token embeddings [B, T, D] over real (mask 1) tokens -> [B, D]."""
+    """Average of the token embeddings [B, T, D] over real (mask 1) tokens -> [B, D].
+
+    Args:
+        token_embeddings: `[B, T, D]` token embeddings.
+        attention_mask: `[B, T]`, 1 for real tokens and 0 for padding.
+
+    Returns:
+        `[B, D]` sentence embeddings.
+    """
     mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)  # [B, T, 1]
     summed = (token_embeddings * mask).sum(dim=1)  # [B, D]
     counts = mask.sum(dim=1).clamp(min=1e-9)  # [B, 1]
@@ -73,7 +100,11 @@ def mean_pool(token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
 
 
 def check_text_batch(batch: Any) -> dict[str, Tensor]:
-    """The collated dict, after checking it holds the tensors `TokenizerCollate` produces."""
+    """The collated dict, after checking it holds the tensors `TokenizerCollate` produces.
+
+    Args:
+        batch: what a text encoder's `forward` received.
+    """
     if not isinstance(batch, dict) or any(
         not isinstance(batch.get(name), torch.Tensor) for name in TEXT_INPUTS
     ):
