@@ -3,7 +3,7 @@
 `CachePlan` validates the configuration and decides, in one place, which encoders cache where,
 their key extractors, and whether the cache is full. `setup_cache` then fills every split in
 one inference pass (reusing `save_dir` when fingerprints match) and returns what `trainer.fit`
-iterates: `FullCacheLoader`s (batches are index tensors into cached rows and pre-collated
+iterates: full-cache loaders (batches are index tensors into cached rows and pre-collated
 targets) when every encoder is cached, else copies of the given loaders whose collator hands
 cached encoders their rows (`CacheTrainCollator`). The given loaders are never changed.
 
@@ -17,22 +17,21 @@ import copy
 import logging
 import warnings
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.utils.data import IterableDataset
 
-from quaterion.dataset.full_cache_loader import FullCacheLoader
+from quaterion.dataset.full_cache_loader import full_cache_loader
 from quaterion.dataset.similarity_data_loader import SimilarityDataLoader
 from quaterion.dataset.train_collator import pre_collate_fn_of
 from quaterion.train.cache.cache_config import CacheConfig, CacheType
 from quaterion.train.cache.cache_encoder import CacheEncoder
 from quaterion.train.cache.cache_train_collator import CacheTrainCollator
-from quaterion.train.cache.fill import FillSettings, SplitFill, fill_split
-from quaterion.train.cache.fingerprint import callable_fingerprint, encoder_fingerprint
+from quaterion.train.cache.fill import FillSettings, fill_split
 from quaterion.train.cache.in_memory_cache_encoder import InMemoryCacheEncoder
-from quaterion.train.cache.store import CacheStore, StoredEntry
+from quaterion.train.cache.store import CacheStore
 from quaterion_models.encoders import Encoder
 
 logger = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ class CachePlan:
 
     cache_types: dict[str, CacheType]
     key_extractors: dict[str, Callable[[Any], Hashable]]
-    full: bool  # every encoder cached and every loader indexable: train from FullCacheLoaders
+    full: bool  # every encoder cached and every loader indexable: batches are indices
 
     @classmethod
     def of(
@@ -127,23 +126,23 @@ class CacheMixin:
             device=strategy.root_device if strategy is not None else torch.device("cpu"),
             batch_size=config.batch_size,
             num_workers=config.num_workers,
-            fingerprint=store is not None,
+            storage_dtype=config.storage_dtype,
             progress=main_process and getattr(trainer, "progress_bar_callback", True) is not None,
         )
         cached = {
             name: InMemoryCacheEncoder(encoders[name], cache_type)
             for name, cache_type in plan.cache_types.items()
         }
-        fill = _SplitFiller(cached, plan, settings, store, write=main_process)
         fit_loaders = {}
         for split, loader in loaders.items():
-            result = fill(split, loader)
+            result = fill_split(loader, split, cached, plan.key_extractors, plan.full, settings,
+                                store, write=main_process)  # fmt: skip
             row_maps = {
                 name: encoder.add_split(split, result.tables[name], result.row_maps[name].tensor())
                 for name, encoder in cached.items()
             }
             if plan.full:
-                fit_loaders[split] = FullCacheLoader.like(
+                fit_loaders[split] = full_cache_loader(
                     loader, result.targets, row_maps, result.meta
                 )
             else:
@@ -161,75 +160,6 @@ class CacheMixin:
         for name, encoder in list(encoders.items()):
             if isinstance(encoder, CacheEncoder):
                 encoders[name] = encoder.wrapped_encoder
-
-
-class _SplitFiller:
-    """Fills the cached encoders' rows of one split: stored rows are loaded when encoder and
-    data fingerprints match and the file checks out; the rest are encoded (and stored)."""
-
-    def __init__(self, cached: dict[str, InMemoryCacheEncoder], plan: CachePlan,
-                 settings: FillSettings, store: CacheStore | None, write: bool):  # fmt: skip
-        self.cached, self.plan, self.settings, self.store = cached, plan, settings, store
-        self.write = write and store is not None
-        self.fingerprints = {  # no weights are hashed without a store
-            name: encoder_fingerprint(encoder.wrapped_encoder)
-            + (
-                f"|key:{callable_fingerprint(plan.key_extractors[name])}"
-                if name in plan.key_extractors
-                else ""
-            )
-            for name, encoder in (cached.items() if store is not None else ())
-        }
-
-    def __call__(self, split: str, loader: SimilarityDataLoader) -> SplitFill:
-        entries = {
-            name: entry
-            for name, fingerprint in self.fingerprints.items()
-            if (entry := self.store.entry(name, split, fingerprint)) is not None
-        }
-        encode = set(self.cached) - set(entries)
-        result = self._fill(split, loader, encode, self.plan.full, self.settings)
-        refill = {
-            name for name, entry in entries.items() if not self._load(name, split, entry, result)
-        }
-        if refill:
-            settings = replace(self.settings, fingerprint=False)
-            result.tables.update(self._fill(split, loader, refill, False, settings).tables)
-        if self.write:
-            for name in encode | refill:
-                self.store.save(
-                    name, split, result.tables[name], self.fingerprints[name], result.fingerprint
-                )
-        return result
-
-    def _fill(self, split: str, loader: SimilarityDataLoader, encode: set[str], full: bool,
-              settings: FillSettings) -> SplitFill:  # fmt: skip
-        return fill_split(
-            loader, split, self.cached, encode, self.plan.key_extractors, full, settings
-        )
-
-    def _load(self, name: str, split: str, entry: StoredEntry, result: SplitFill) -> bool:
-        """Put the stored rows into `result` if they fit this data; False (logged) if not."""
-        where = f"cache of encoder '{name}' ({split})"
-        if entry.data_fingerprint != result.fingerprint:
-            logger.warning("Rebuilding the %s: the data changed since it was stored", where)
-            return False
-        rows = self.store.load(name, split, entry)
-        if rows is None:
-            return False
-        encoder = self.cached[name]
-        expected = (result.row_maps[name].size, encoder.embedding_size)
-        if tuple(rows.shape) != expected:
-            logger.warning(
-                "Rebuilding the %s: stored rows are %s, expected %s",
-                where,
-                tuple(rows.shape),
-                expected,
-            )
-            return False
-        result.tables[name] = rows.to(encoder.storage_device(self.settings.device))
-        logger.info("Reusing the %s from %s", where, self.store.root)
-        return True
 
 
 def _cache_type(value: CacheType | str | None, name: str) -> CacheType:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Union
 
+import torch
+
 KeyExtractorType = Callable[[Any], Hashable]
 
 
@@ -36,8 +38,12 @@ class CacheConfig:
     batch_size: int | None = 32
     # Loader workers of the fill pass; None inherits each source loader's num_workers.
     num_workers: int | None = None
-    # Directory that persists the cache between runs (reused only when fingerprints match).
+    # Directory that persists the cache between runs (reused only when fingerprints match;
+    # stored rows open memory-mapped).
     save_dir: str | None = None
+    # dtype of the stored rows (torch.float16 or torch.bfloat16 halve the memory and files);
+    # None keeps the encoders' dtype. Training reads them back as float32.
+    storage_dtype: torch.dtype | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import numbers
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -21,10 +22,19 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from quaterion.dataset.similarity_data_loader import SimilarityDataLoader
 from quaterion.dataset.train_collator import TrainCollator, pre_collate_fn_of
-from quaterion.train.cache.fingerprint import DIGEST_SIZE, dataclass_field_names, sample_digest
+from quaterion.train.cache.fingerprint import (
+    DIGEST_SIZE,
+    callable_fingerprint,
+    dataclass_field_names,
+    encoder_fingerprint,
+    sample_digest,
+)
 from quaterion.train.cache.in_memory_cache_encoder import InMemoryCacheEncoder
+from quaterion.train.cache.store import CacheStore, StoredEntry
 from quaterion_models.utils.progress import track
 from quaterion_models.utils.tensors import move_to_device
+
+logger = logging.getLogger(__name__)
 
 
 def label_view(sample: Any) -> Any:
@@ -150,7 +160,7 @@ class FillSettings:
     device: torch.device  # where the encoders run
     batch_size: int | None  # None: the source loader's batch size
     num_workers: int | None  # None: the source loader's num_workers
-    fingerprint: bool  # digest every sample (needed only to check a stored cache)
+    storage_dtype: torch.dtype | None  # None: as the encoders give them
     progress: bool = True
 
 
@@ -169,24 +179,81 @@ def fill_split(
     loader: SimilarityDataLoader,
     split: str,
     encoders: dict[str, InMemoryCacheEncoder],
-    fill: set[str],
     key_extractors: dict[str, Callable[[Any], Hashable]],
     full: bool,
     settings: FillSettings,
+    store: CacheStore | None = None,
+    write: bool = False,
 ) -> SplitFill:
-    """Read `loader`'s data once: assign rows for every cached encoder, encode it with the
-    encoders in `fill`, fingerprint it, and with `full` collect its targets and meta."""
+    """Fill `encoders`' rows of `split`: stored rows are loaded when encoder and data
+    fingerprints match and the file checks out; the rest are encoded (and stored if `write`)."""
+    fingerprints = {  # no weights are hashed without a store
+        name: encoder_fingerprint(encoder.wrapped_encoder) + f"|{settings.storage_dtype}"
+        + (f"|key:{callable_fingerprint(key_extractors[name])}" if name in key_extractors else "")
+        for name, encoder in (encoders.items() if store is not None else ())
+    }  # fmt: skip
+    entries = {
+        name: entry
+        for name, fingerprint in fingerprints.items()
+        if (entry := store.entry(name, split, fingerprint)) is not None
+    }
+    encode = set(encoders) - set(entries)
+    result = _pass(
+        loader, split, encoders, encode, key_extractors, full, store is not None, settings
+    )
+    refill = {
+        name for name, entry in entries.items() if not _load(store, name, split, entry, result)
+    }
+    if refill:
+        again = _pass(loader, split, encoders, refill, key_extractors, False, False, settings)
+        result.tables.update(again.tables)
+    for name in encode | refill if write and store is not None else ():
+        store.save(name, split, result.tables[name], fingerprints[name], result.fingerprint)
+    for name, table in result.tables.items():
+        result.tables[name] = table.to(encoders[name].storage_device(settings.device))
+    return result
+
+
+def _load(store: CacheStore, name: str, split: str, entry: StoredEntry, result: SplitFill) -> bool:
+    """Put the stored rows into `result` if they fit this data; False (logged) if not."""
+    where = f"cache of encoder '{name}' ({split})"
+    if entry.data_fingerprint != result.fingerprint:
+        logger.warning("Rebuilding the %s: the data changed since it was stored", where)
+        return False
+    rows = store.load(name, split, entry)
+    if rows is not None and len(rows) != result.row_maps[name].size:
+        logger.warning("Rebuilding the %s: %d rows stored, %d expected", where, len(rows),
+                       result.row_maps[name].size)  # fmt: skip
+        rows = None
+    if rows is not None:
+        result.tables[name] = rows
+        logger.info("Reusing the %s from %s", where, store.root)
+    return rows is not None
+
+
+def _pass(
+    loader: SimilarityDataLoader,
+    split: str,
+    encoders: dict[str, InMemoryCacheEncoder],
+    encode: set[str],
+    key_extractors: dict[str, Callable[[Any], Hashable]],
+    full: bool,
+    fingerprint: bool,
+    settings: FillSettings,
+) -> SplitFill:
+    """Read `loader`'s data once: assign rows for every cached encoder, run the encoders in
+    `encode`, fingerprint the data, and with `full` collect its targets and meta."""
     workers = settings.num_workers
     if workers is None or isinstance(loader.dataset, IterableDataset):
         workers = loader.num_workers  # iterable data: object ids depend on the worker count
-    modules = {name: encoders[name].wrapped_encoder for name in sorted(fill)}
+    modules = {name: encoders[name].wrapped_encoder for name in sorted(encode)}
     collator = FillCollator(
         pre_collate_fn_of(loader.collate_fn),
         {name: module.get_collate_fn() for name, module in modules.items()},
         {name: encoder.get_meta_extractor() for name, encoder in encoders.items()} if full else {},
         key_extractors,
         labels=full,
-        digests=settings.fingerprint,
+        digests=fingerprint,
     )
     fill_loader = DataLoader(
         loader.dataset,
@@ -199,34 +266,35 @@ def fill_split(
     )
     default = RowMap()
     row_maps = {name: RowMap(name) if name in key_extractors else default for name in encoders}
-    storage = {name: encoders[name].storage_device(settings.device) for name in modules}
+    distinct = list({id(row_map): row_map for row_map in row_maps.values()}.values())
     chunks: dict[str, list[Tensor]] = {name: [] for name in modules}
     finite: dict[str, list[Tensor]] = {name: [] for name in modules}  # checked once, at the end
     digest = hashlib.blake2b(digest_size=DIGEST_SIZE)
     labels, meta_chunks, num_samples = [], [], 0
+    storage = {name: encoders[name].storage_device(settings.device) for name in modules}
     modes = {name: module.training for name, module in modules.items()}
     try:
         for module in modules.values():
             module.to(settings.device).eval()
-        batches = track(fill_loader, _length(fill_loader), f"Caching {split}", settings.progress)
-        for batch in batches:
+        for batch in track(
+            fill_loader, _length(fill_loader), f"Caching {split}", settings.progress
+        ):
             digest.update(batch.digests)
             labels.extend(batch.labels or ())
             num_samples += batch.num_samples
-            if any(batch.features["meta"]):
+            if full:
                 meta_chunks.append((batch.ids, batch.features["meta"]))
-            fresh = {id(row_map): row_map.assign(batch) for row_map in _distinct(row_maps)}
+            fresh = {id(row_map): row_map.assign(batch) for row_map in distinct}
             for name, module in modules.items():
                 with torch.inference_mode():
-                    embeddings = module(
-                        move_to_device(batch.features["data"][name], settings.device)
-                    )
+                    inputs = move_to_device(batch.features["data"][name], settings.device)
+                    embeddings = module(inputs)
                 new = fresh[id(row_maps[name])]
-                embeddings = (
-                    embeddings if bool(new.all()) else embeddings[new.to(embeddings.device)]
-                )
+                if not bool(new.all()):
+                    embeddings = embeddings[new.to(embeddings.device)]
                 finite[name].append(torch.isfinite(embeddings).all())
-                chunks[name].append(embeddings.to(storage[name]))
+                dtype = settings.storage_dtype or embeddings.dtype
+                chunks[name].append(embeddings.to(storage[name], dtype))
     finally:
         for name, module in modules.items():
             module.train(modes[name])
@@ -242,17 +310,19 @@ def fill_split(
                 "check the encoder and its inputs before caching them"
             )
     digest.update(f"|{type(loader).__qualname__}|{num_samples}".encode())
+    meta: list[dict] = []
+    if any(any(items) for _, items in meta_chunks):  # one merged meta dict per object id
+        meta = [{}] * (max(int(ids.max()) for ids, _ in meta_chunks) + 1)
+        for ids, items in meta_chunks:
+            for object_id, item in zip(ids.tolist(), items, strict=True):
+                meta[object_id] = item
     return SplitFill(
         row_maps=row_maps,
         tables={name: torch.cat(parts) for name, parts in chunks.items()},
-        fingerprint=digest.hexdigest() if settings.fingerprint else None,
+        fingerprint=digest.hexdigest() if fingerprint else None,
         targets=type(loader).collate_labels(labels) if full else None,
-        meta=_meta_by_id(meta_chunks) if meta_chunks else None,
+        meta=meta or None,
     )
-
-
-def _distinct(row_maps: dict[str, RowMap]) -> list[RowMap]:
-    return list({id(row_map): row_map for row_map in row_maps.values()}.values())
 
 
 def _length(sized: Any) -> int | None:
@@ -260,12 +330,3 @@ def _length(sized: Any) -> int | None:
         return len(sized)
     except (TypeError, NotImplementedError):
         return None
-
-
-def _meta_by_id(chunks: list[tuple[Tensor, list[dict]]]) -> list[dict]:
-    """One merged meta dict per object id."""
-    merged: list[dict] = [{} for _ in range(max(int(ids.max()) for ids, _ in chunks) + 1)]
-    for ids, items in chunks:
-        for object_id, item in zip(ids.tolist(), items, strict=True):
-            merged[object_id] = item
-    return merged

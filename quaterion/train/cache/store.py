@@ -4,22 +4,25 @@ Layout under `save_dir`: `<encoder>/<split>.safetensors` (one tensor `rows` [N, 
 `<encoder>/<split>.json` (fingerprints, shape, dtype, checksum). Both are written to a temporary
 name and renamed, the manifest last, so a manifest always describes a complete file; a file
 that does not match its manifest (truncated, edited) is reported and rebuilt, never used.
+Stored rows open memory-mapped: a cache larger than the memory it may take trains from the
+page cache, and pages that are not read are never loaded.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from quaterion.train.cache.fingerprint import tensor_checksum
 from quaterion_models.utils.files import (
     CorruptFileError,
-    load_tensors,
     read_json,
     save_tensors_atomic,
     write_json_atomic,
@@ -28,7 +31,7 @@ from quaterion_models.utils.files import (
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-_TENSOR_KEY = "rows"
+_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,22 @@ class StoredEntry:
     shape: tuple[int, int]
     dtype: str
     checksum: str
+
+
+def map_rows(path: Path) -> torch.Tensor:
+    """The tensor `rows` of the safetensors file `path`, memory-mapped (copy-on-write)."""
+    try:
+        with open(path, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(size)) if 0 < size <= path.stat().st_size - 8 else None
+        info = header["rows"]
+        start, stop = (8 + size + offset for offset in info["data_offsets"])
+        if stop > path.stat().st_size:
+            raise ValueError(f"{stop - path.stat().st_size} bytes missing")
+        raw = np.memmap(path, np.uint8, "c", offset=start, shape=(stop - start,))
+        return torch.from_numpy(raw).view(_DTYPES[info["dtype"]]).view(info["shape"])
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        raise CorruptFileError(f"Corrupted cache file {path}: {exc}") from exc
 
 
 class CacheStore:
@@ -79,15 +98,10 @@ class CacheStore:
             return None
         try:
             manifest = read_json(manifest_path, "cache manifest")
-            entry = StoredEntry(
-                encoder_fingerprint=manifest["encoder_fingerprint"],
-                data_fingerprint=manifest["data_fingerprint"],
-                shape=tuple(manifest["shape"]),
-                dtype=manifest["dtype"],
-                checksum=manifest["checksum"],
-            )
             if manifest["format"] != FORMAT_VERSION:
                 raise KeyError("format")
+            fields = StoredEntry.__dataclass_fields__
+            entry = StoredEntry(**{name: manifest[name] for name in fields})
         except (CorruptFileError, KeyError, TypeError) as exc:
             logger.warning(
                 "Rebuilding the %s: unreadable manifest %s (%s)", where, manifest_path, exc
@@ -96,24 +110,23 @@ class CacheStore:
         if entry.encoder_fingerprint != encoder_fingerprint:
             logger.warning(
                 "Rebuilding the %s: the encoder changed (weights or configuration) since %s was "
-                "written",
-                where,
-                manifest_path,
-            )
+                "written", where, manifest_path,
+            )  # fmt: skip
             return None
         return entry
 
     def load(self, encoder: str, split: str, entry: StoredEntry) -> torch.Tensor | None:
-        """The stored rows, or None (logged) when the file does not match its manifest."""
+        """The stored rows (memory-mapped), or None (logged) when the file does not match its
+        manifest."""
         tensor_path, _ = self._paths(encoder, split)
         where = f"cache of encoder '{encoder}' ({split})"
         try:
-            rows = load_tensors(tensor_path)[_TENSOR_KEY]
-        except (FileNotFoundError, CorruptFileError, KeyError) as exc:
+            rows = map_rows(tensor_path)
+        except (FileNotFoundError, CorruptFileError) as exc:
             logger.warning("Rebuilding the %s: %s", where, exc)
             return None
         problem = None
-        if tuple(rows.shape) != entry.shape or str(rows.dtype) != entry.dtype:
+        if list(rows.shape) != list(entry.shape) or str(rows.dtype) != entry.dtype:
             problem = (
                 f"shape {tuple(rows.shape)} {rows.dtype}, manifest says {entry.shape} {entry.dtype}"
             )
@@ -124,29 +137,14 @@ class CacheStore:
             return None
         return rows
 
-    def save(
-        self,
-        encoder: str,
-        split: str,
-        rows: torch.Tensor,
-        encoder_fingerprint: str,
-        data_fingerprint: str,
-    ) -> None:
+    def save(self, encoder: str, split: str, rows: torch.Tensor, encoder_fingerprint: str,
+             data_fingerprint: str) -> None:  # fmt: skip
         """Write `rows` [N, D] and then its manifest."""
         tensor_path, manifest_path = self._paths(encoder, split)
         tensor_path.parent.mkdir(parents=True, exist_ok=True)
         rows = rows.detach().cpu().contiguous()
-        save_tensors_atomic({_TENSOR_KEY: rows}, tensor_path)
-        write_json_atomic(
-            manifest_path,
-            {
-                "format": FORMAT_VERSION,
-                "encoder": encoder,
-                "split": split,
-                "encoder_fingerprint": encoder_fingerprint,
-                "data_fingerprint": data_fingerprint,
-                "shape": list(rows.shape),
-                "dtype": str(rows.dtype),
-                "checksum": tensor_checksum(rows),
-            },
-        )
+        save_tensors_atomic({"rows": rows}, tensor_path)
+        manifest = StoredEntry(encoder_fingerprint, data_fingerprint, list(rows.shape),
+                               str(rows.dtype), tensor_checksum(rows))  # fmt: skip
+        manifest = {"format": FORMAT_VERSION, "encoder": encoder, "split": split, **vars(manifest)}
+        write_json_atomic(manifest_path, manifest)

@@ -1,55 +1,36 @@
-"""Full-cache batching: epochs, distributed shards, user samplers and batch meta."""
+"""Full-cache batching: the given loader's batching and shuffle, user samplers, batch meta."""
 
-import pytest
 import torch
 from lightning_fabric.utilities.apply_func import move_data_to_device
 
-from quaterion.dataset import GroupSimilarityDataLoader, SimilarityGroupSample, full_cache_loader
-from quaterion.dataset.full_cache_loader import EpochBatches, FullCacheLoader, RowMeta
+from quaterion.dataset import GroupSimilarityDataLoader, SimilarityGroupSample
+from quaterion.dataset.full_cache_loader import RowMeta, full_cache_loader
 
 
-def epoch(batches, rank, world, monkeypatch):
-    monkeypatch.setattr(full_cache_loader, "rank_and_world", lambda: (rank, world))
-    return [indices.tolist() for indices in batches], len(batches)
+def test_batches_follow_the_given_loader_and_its_shuffle():
+    # same sampler: the same seeded generator gives the same batches as the plain loader
+    samples = [SimilarityGroupSample(obj=torch.ones(2) * i, group=i % 3) for i in range(10)]
+    targets = GroupSimilarityDataLoader.collate_labels(samples)
+    for kwargs in ({}, {"drop_last": True}, {"shuffle": True}):
+        plain, given = (
+            GroupSimilarityDataLoader(
+                samples, batch_size=4, generator=torch.Generator().manual_seed(3), **kwargs
+            )
+            for _ in range(2)
+        )
+        cached = full_cache_loader(given, targets, {"default": torch.arange(10)}, meta=None)
+        assert len(cached) == len(plain)
+        for (features, cached_targets), (ids, _, plain_targets) in zip(cached, plain, strict=True):
+            assert features["data"]["default"].tolist() == ids
+            assert torch.equal(cached_targets["groups"], plain_targets["groups"])
 
 
-@pytest.mark.parametrize("drop_last", [False, True])
-def test_ranks_get_disjoint_equal_shards_of_one_permutation(monkeypatch, drop_last):
-    # 10 samples, 3 ranks, batch 3: padded to 12 = 3 ranks x 4 samples, as DistributedSampler
-    batches = EpochBatches(10, batch_size=3, shuffle=True, drop_last=drop_last)
-    batches.set_epoch(4)
-    shards = [epoch(batches, rank, 3, monkeypatch) for rank in range(3)]
-    for shard, length in shards:
-        assert len(shard) == length == (1 if drop_last else 2)
-    seen = [i for shard, _ in shards for batch in shard for i in batch]
-    if not drop_last:
-        assert sorted(set(seen)) == list(range(10)) and len(seen) == 12
-    generator = torch.Generator().manual_seed(4)  # PL_GLOBAL_SEED (unset: 0) + epoch
-    order = torch.randperm(10, generator=generator).tolist()
-    padded = order + order[:2]
-    assert shards[1][0][0] == padded[1::3][:3]
-    batches.set_epoch(5)
-    assert epoch(batches, 1, 3, monkeypatch)[0] != shards[1][0]
-
-
-def test_a_user_batch_sampler_is_walked_as_given(monkeypatch):
-    sampler = [[3, 1], [0], [2, 4], [5, 6]]
-    batches = EpochBatches(7, batch_size=2, shuffle=False, drop_last=False, batch_sampler=sampler)
-    assert epoch(batches, 0, 1, monkeypatch) == (sampler, 4)
-    assert epoch(batches, 1, 2, monkeypatch) == ([[0], [5, 6]], 2)
-
-
-def test_loader_uses_the_user_sampler_through_setup_cache():
+def test_a_user_batch_sampler_is_walked_as_given():
     samples = [SimilarityGroupSample(obj=torch.ones(2) * i, group=i % 2) for i in range(6)]
     loader = GroupSimilarityDataLoader(samples, batch_sampler=[[5, 0], [2, 3, 1], [4]])
     targets = GroupSimilarityDataLoader.collate_labels(samples)
-    cached = FullCacheLoader(
-        GroupSimilarityDataLoader,
-        targets,
-        row_maps={"default": torch.arange(6) + 6},  # object id -> row
-        meta=None,
-        batches=EpochBatches(6, 1, False, False, batch_sampler=loader.batch_sampler),
-    )
+    row_maps = {"default": torch.arange(6) + 6}  # object id -> row
+    cached = full_cache_loader(loader, targets, row_maps, meta=None)
     rows = [features["data"]["default"].tolist() for features, _ in cached]
     assert rows == [[11, 6], [8, 9, 7], [10]]  # rows of the sample ids
 

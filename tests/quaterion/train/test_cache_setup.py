@@ -13,7 +13,7 @@ from quaterion.dataset import (
     PairsSimilarityDataLoader,
     SimilarityPairSample,
 )
-from quaterion.dataset.full_cache_loader import FullCacheLoader
+from quaterion.dataset.full_cache_loader import CachedBatches
 from quaterion.loss import ContrastiveLoss, TripletLoss
 from quaterion.train.cache import CacheConfig, CacheEncoder, CacheType, InMemoryCacheEncoder
 from quaterion.train.cache.cache_train_collator import CacheTrainCollator
@@ -113,7 +113,7 @@ def test_default_config_caches_every_row_and_matches_the_plain_model():
 
     encoder = model.model.encoders["default"]
     assert isinstance(encoder, InMemoryCacheEncoder) and encoder.num_rows == 16
-    assert val is None and isinstance(train, FullCacheLoader)
+    assert val is None and isinstance(train.dataset, CachedBatches)
     features, targets = next(iter(train))
     rows = features["data"]["default"]
     # rows in fill order (one fill batch: the 8 obj_a, then the 8 obj_b) of objects 0, 2, 4, 1, 3, 5
