@@ -28,6 +28,9 @@ class Distance(str, Enum):
 
         Raises:
             ValueError: ``name`` is not one of the known distances.
+
+        Args:
+            name: a ``Distance`` or its string value, e.g. ``"cosine"``.
         """
         distance = _DISTANCES.get(name)
         if distance is None:

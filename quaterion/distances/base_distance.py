@@ -18,26 +18,50 @@ class BaseDistance:
 
     @staticmethod
     def distance(x: Tensor, y: Tensor) -> Tensor:
-        """Distance between ``x[i]`` and ``y[i]``: ``(B,)``."""
+        """Distance between ``x[i]`` and ``y[i]``: ``(B,)``.
+
+        Args:
+            x: ``(B, D)``.
+            y: ``(B, D)``.
+        """
         raise NotImplementedError
 
     @staticmethod
     def similarity(x: Tensor, y: Tensor) -> Tensor:
-        """Similarity between ``x[i]`` and ``y[i]``: ``(B,)``."""
+        """Similarity between ``x[i]`` and ``y[i]``: ``(B,)``.
+
+        Args:
+            x: ``(B, D)``.
+            y: ``(B, D)``.
+        """
         raise NotImplementedError
 
     @staticmethod
     def distance_matrix(x: Tensor, y: Tensor | None = None) -> Tensor:
-        """Distances between all rows of ``x`` and all rows of ``y``: ``(Bx, By)``."""
+        """Distances between all rows of ``x`` and all rows of ``y``: ``(Bx, By)``.
+
+        Args:
+            x: ``(Bx, D)``.
+            y: ``(By, D)``; None compares ``x`` with itself.
+        """
         raise NotImplementedError
 
     @staticmethod
     def similarity_matrix(x: Tensor, y: Tensor | None = None) -> Tensor:
-        """Similarities between all rows of ``x`` and all rows of ``y``: ``(Bx, By)``."""
+        """Similarities between all rows of ``x`` and all rows of ``y``: ``(Bx, By)``.
+
+        Args:
+            x: ``(Bx, D)``.
+            y: ``(By, D)``; None compares ``x`` with itself.
+        """
         raise NotImplementedError
 
     @staticmethod
     def ranking_space(candidates: Tensor) -> RankingSpace:
         """Order-preserving keys of this distance over ``candidates`` ``[N, D]``, for exact
-        retrieval (see :mod:`quaterion.distances.ranking_space`)."""
+        retrieval (see :mod:`quaterion.distances.ranking_space`).
+
+        Args:
+            candidates: ``[N, D]`` vectors to rank.
+        """
         raise NotImplementedError

@@ -35,23 +35,44 @@ class RankingSpace:
         self.largest_norm = self.norms(self.candidates).max()
 
     def prepare(self, vectors: Tensor) -> Tensor:
-        """Vectors (queries or candidates) in the space the keys are computed in."""
+        """Vectors (queries or candidates) in the space the keys are computed in.
+
+        Args:
+            vectors: ``[n, D]`` queries or candidates.
+        """
         return vectors
 
     def keys(self, queries: Tensor) -> Tensor:
-        """``[c, N]`` fast keys of prepared ``[c, D]`` queries against every candidate."""
+        """``[c, N]`` fast keys of prepared ``[c, D]`` queries against every candidate.
+
+        Args:
+            queries: ``[c, D]`` prepared queries.
+        """
         return queries.neg() @ self.candidates.T
 
     def pair_keys(self, queries: Tensor, cols: Tensor) -> Tensor:
-        """``[p]`` exact keys of prepared queries ``[p, D]`` against candidates ``cols`` ``[p]``."""
+        """``[p]`` exact keys of prepared queries ``[p, D]`` against candidates ``cols`` ``[p]``.
+
+        Args:
+            queries: ``[p, D]`` prepared queries.
+            cols: ``[p]`` candidate index of each query.
+        """
         return -(queries * self.candidates[cols]).sum(dim=1)
 
     def rounding_scale(self, query_norms: Tensor) -> Tensor:
-        """``[c]`` magnitude of the terms summed into a key, from the queries' ``norms``."""
+        """``[c]`` magnitude of the terms summed into a key, from the queries' ``norms``.
+
+        Args:
+            query_norms: ``[c]`` results of ``norms`` for the queries.
+        """
         return self.largest_norm * query_norms
 
     def norms(self, vectors: Tensor) -> Tensor:
-        """float64 row norms (order ``norm_order``), enlarged by 0.1% to cover their rounding."""
+        """float64 row norms (order ``norm_order``), enlarged by 0.1% to cover their rounding.
+
+        Args:
+            vectors: ``[n, D]`` prepared vectors.
+        """
         norms = torch.linalg.vector_norm(vectors, ord=self.norm_order, dim=1)
         return norms.to(torch.float64) * 1.001
 
@@ -65,7 +86,11 @@ class CosineSpace(RankingSpace):
 
 class EuclideanSpace(RankingSpace):
     """``|c - m|^2 - 2 <q - m, c - m>`` (``m``: the candidates' mean, which limits
-    cancellation): the squared L2 distance less ``|q - m|^2``, constant per query."""
+    cancellation): the squared L2 distance less ``|q - m|^2``, constant per query.
+
+    Args:
+        candidates: ``[N, D]`` vectors ranked for every query.
+    """
 
     def __init__(self, candidates: Tensor):
         self.center = candidates.mean(dim=0)

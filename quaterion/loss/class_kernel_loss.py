@@ -12,7 +12,12 @@ from quaterion.loss.group_loss import GroupLoss
 
 class ClassKernelLoss(GroupLoss):
     """A GroupLoss with a learnable ``kernel`` ``(D, C)``, one column per group, initialised from
-    ``N(0, 0.01^2)``. The kernel is a parameter of the loss: include it in the optimizer."""
+    ``N(0, 0.01^2)``. The kernel is a parameter of the loss: include it in the optimizer.
+
+    Args:
+        embedding_size: ``D``, the width of the embeddings.
+        num_groups: ``C``, the number of classes.
+    """
 
     def __init__(self, embedding_size: int, num_groups: int):
         super().__init__()

@@ -70,6 +70,14 @@ class ContrastiveLoss(PairwiseLoss):
         """Loss of ``P`` labelled pairs; see the class docstring for the formula.
 
         ``subgroups`` may be None or empty (no cross-subgroup negatives).
+
+        Args:
+            embeddings: ``(2P, D)`` embeddings of the objects of the ``P`` pairs.
+            pairs: ``(P, 2)`` rows of ``embeddings`` holding each pair's two objects.
+            labels: ``(P,)`` score of each pair: 1.0 similar, 0.0 dissimilar.
+            subgroups: ``(2P,)`` subgroup of each object; objects of different subgroups may serve
+                as negatives.
+            **kwargs: other targets of the loader, ignored.
         """
         self.check_inputs(embeddings, pairs, labels, subgroups)
         if labels is None or labels.numel() != len(pairs):

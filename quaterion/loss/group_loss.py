@@ -16,6 +16,15 @@ class GroupLoss(SimilarityLoss):
     """
 
     def forward(self, embeddings: Tensor, groups: Tensor) -> Tensor:
+        """Loss of a batch of grouped objects: same group = similar.
+
+        Args:
+            embeddings: ``(B, D)`` embeddings of the batch.
+            groups: ``(B,)`` group id of each embedding.
+
+        Returns:
+            a 0-dim tensor.
+        """
         raise NotImplementedError
 
     def xbm_loss(
@@ -29,11 +38,25 @@ class GroupLoss(SimilarityLoss):
 
         Raises:
             NotImplementedError: the loss does not support XBM.
+
+        Args:
+            embeddings: ``(B, D)`` embeddings of the batch.
+            groups: ``(B,)`` group id of each embedding.
+            memory_embeddings: ``(M, D)`` embeddings remembered from earlier batches.
+            memory_groups: ``(M,)`` their group ids.
+
+        Returns:
+            a 0-dim tensor.
         """
         raise NotImplementedError(f"XBM is not implemented for {type(self).__name__}")
 
     def check_inputs(self, embeddings: Tensor, groups: Tensor) -> None:
-        """Raise ValueError unless ``embeddings`` is ``(B, D)`` and ``groups`` is ``(B,)``."""
+        """Raise ValueError unless ``embeddings`` is ``(B, D)`` and ``groups`` is ``(B,)``.
+
+        Args:
+            embeddings: ``(B, D)`` embeddings of the batch.
+            groups: ``(B,)`` group id of each embedding.
+        """
         name = type(self).__name__
         if embeddings.dim() != 2:
             raise ValueError(
@@ -47,7 +70,12 @@ class GroupLoss(SimilarityLoss):
             )
 
     def check_class_ids(self, groups: Tensor, num_groups: int) -> None:
-        """Raise ValueError unless ``groups`` holds integer class ids in ``[0, num_groups)``."""
+        """Raise ValueError unless ``groups`` holds integer class ids in ``[0, num_groups)``.
+
+        Args:
+            groups: ``(B,)`` group id of each embedding.
+            num_groups: number of classes the loss was built for.
+        """
         name = type(self).__name__
         if groups.is_floating_point() or groups.is_complex() or groups.dtype == torch.bool:
             raise ValueError(

@@ -16,6 +16,12 @@ class MarginSoftmaxLoss(ClassKernelLoss):
     ``cos(theta) = normalize(E, dim=1) @ normalize(W, dim=0)``: ``(B, C)``, where ``W`` is the
     ``kernel`` parameter ``(D, C)`` initialised from ``N(0, 0.01^2)``. Subclasses define
     :meth:`target_logit`, the margin-modified cosine of each row's target class.
+
+    Args:
+        embedding_size: ``D``, the width of the embeddings.
+        num_groups: ``C``, the number of classes.
+        scale: logit scale ``s``.
+        margin: the margin applied to the target class.
     """
 
     def __init__(self, embedding_size: int, num_groups: int, scale: float, margin: float):
@@ -27,7 +33,14 @@ class MarginSoftmaxLoss(ClassKernelLoss):
         return {**super().get_config_dict(), "scale": self.scale, "margin": self.margin}
 
     def target_logit(self, target_cosine: Tensor) -> Tensor:
-        """Unscaled logit of the target class from its cosine ``(B, 1)``."""
+        """Unscaled logit of the target class from its cosine ``(B, 1)``.
+
+        Args:
+            target_cosine: ``(B,)`` cosine of each row with its target class.
+
+        Returns:
+            ``(B,)`` the margin-modified cosines.
+        """
         raise NotImplementedError
 
     def forward(self, embeddings: Tensor, groups: Tensor) -> Tensor:

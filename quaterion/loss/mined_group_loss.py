@@ -20,6 +20,12 @@ class MinedGroupLoss(GroupLoss):
     sets `distributed`), `xbm_loss` mines batch anchors against a cross-batch memory: one body,
     two sources of candidates. Subclasses list their `MINING_STRATEGIES` and write
     `_mined_loss`; margin, mining and distributed are validated and configured here once.
+
+    Args:
+        margin: required gap between positive and negative distances.
+        distance_metric_name: distance between objects.
+        mining: one of the subclass's ``MINING_STRATEGIES``.
+        distributed: mine over the objects of every process (torch.distributed).
     """
 
     MINING_STRATEGIES: tuple[str, ...] = ()

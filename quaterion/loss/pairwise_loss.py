@@ -20,6 +20,18 @@ class PairwiseLoss(SimilarityLoss):
     def forward(
         self, embeddings: Tensor, pairs: Tensor, labels: Tensor, subgroups: Tensor
     ) -> Tensor:
+        """Loss of a batch of labelled pairs.
+
+        Args:
+            embeddings: ``(2P, D)`` embeddings of the objects of the ``P`` pairs.
+            pairs: ``(P, 2)`` rows of ``embeddings`` holding each pair's two objects.
+            labels: ``(P,)`` score of each pair: 1.0 similar, 0.0 dissimilar.
+            subgroups: ``(2P,)`` subgroup of each object; objects of different subgroups may serve
+                as negatives.
+
+        Returns:
+            a 0-dim tensor.
+        """
         raise NotImplementedError
 
     def check_inputs(
@@ -32,6 +44,13 @@ class PairwiseLoss(SimilarityLoss):
         """Raise ValueError naming the problem when the shapes or pair indices are inconsistent.
 
         Empty ``labels`` / ``subgroups`` tensors are accepted as "not given".
+
+        Args:
+            embeddings: ``(2P, D)`` embeddings of the objects of the ``P`` pairs.
+            pairs: ``(P, 2)`` rows of ``embeddings`` holding each pair's two objects.
+            labels: ``(P,)`` score of each pair: 1.0 similar, 0.0 dissimilar.
+            subgroups: ``(2P,)`` subgroup of each object; objects of different subgroups may serve
+                as negatives.
         """
         name = type(self).__name__
         if embeddings.dim() != 2:

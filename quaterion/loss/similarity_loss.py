@@ -27,5 +27,9 @@ class SimilarityLoss(nn.Module):
 
 
 def zero_loss(embeddings: Tensor) -> Tensor:
-    """A 0-dim zero attached to the graph of ``embeddings``, so ``backward`` still works."""
+    """A 0-dim zero attached to the graph of ``embeddings``, so ``backward`` still works.
+
+    Args:
+        embeddings: the batch's embeddings (the zero keeps their graph).
+    """
     return embeddings.sum() * 0

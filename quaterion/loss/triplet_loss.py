@@ -90,6 +90,15 @@ def all_triplets_loss(
     ``D[a,n] < D[a,p] + m``; sorting each anchor's negative distances turns their count ``k`` and
     sum ``s`` into a search and a prefix sum: ``sum_n relu(...) = k * (D[a,p] + m) - s``.
     distances ``(A, N)``, positive / negative masks ``(A, N)``.
+
+    Args:
+        distances: ``(A, N)`` distances of each anchor to every candidate.
+        positive: ``(A, N)`` boolean mask of each anchor's positives.
+        negative: ``(A, N)`` boolean mask of each anchor's negatives.
+        margin: required gap between positive and negative distances.
+
+    Returns:
+        a 0-dim tensor.
     """
     sorted_negatives = distances.masked_fill(~negative, float("inf")).sort(dim=1).values  # (A, N)
     thresholds = distances + margin  # (A, N): a negative violates (a, p) iff D[a,n] < threshold
@@ -108,6 +117,16 @@ def hard_triplet_loss(
     """Batch-hard triplet loss: hardest positive and negative per anchor, see :class:`TripletLoss`.
 
     distances ``(A, N)``, positive / negative masks ``(A, N)``.
+
+    Args:
+        distances: ``(A, N)`` distances of each anchor to every candidate.
+        positive: ``(A, N)`` boolean mask of each anchor's positives.
+        negative: ``(A, N)`` boolean mask of each anchor's negatives.
+        margin: required gap between positive and negative distances.
+        soft: use ``softplus(hp - hn)`` instead of the margin.
+
+    Returns:
+        a 0-dim tensor.
     """
     hardest_positive = (distances * positive).max(dim=1).values  # (A,)
     # Non-negatives are lifted by the row maximum so that they never win the minimum.
@@ -129,6 +148,15 @@ def semi_hard_triplet_loss(
     """Semi-hard triplet loss (FaceNet): per positive pair, the closest negative farther than it.
 
     distances ``(A, N)``, positive / negative masks ``(A, N)``.
+
+    Args:
+        distances: ``(A, N)`` distances of each anchor to every candidate.
+        positive: ``(A, N)`` boolean mask of each anchor's positives.
+        negative: ``(A, N)`` boolean mask of each anchor's negatives.
+        margin: required gap between positive and negative distances.
+
+    Returns:
+        a 0-dim tensor.
     """
     num_negatives = negative.sum(dim=1, keepdim=True)  # (A, 1)
     sorted_negatives = distances.masked_fill(~negative, float("inf")).sort(dim=1).values  # (A, N)
