@@ -8,17 +8,25 @@ it keeps the names to show in results. Integer labels ``0..G-1`` map to themselv
 
 from __future__ import annotations
 
+import numbers
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
+import torch
+
 from quaterion.dataset.similarity_samples import SimilarityGroupSample
+
+
+def is_integer_label(label: Any) -> bool:
+    """Whether `label` is an integer id as losses take it (Python or numpy int, not a bool)."""
+    return isinstance(label, numbers.Integral) and not isinstance(label, bool)
 
 
 def _sort_key(label: Hashable) -> tuple[int, Any, Any]:
     """Integers by value, then strings, then other labels by type name and repr."""
-    if isinstance(label, int) and not isinstance(label, bool):
-        return 0, label, ""
+    if is_integer_label(label):
+        return 0, int(label), ""
     if isinstance(label, str):
         return 1, label, ""
     return 2, type(label).__name__, repr(label)
@@ -97,3 +105,21 @@ class GroupLabels:
                 f"{what} has {len(self)} groups of one sample each; a group loss needs groups "
                 "with at least 2 members (similar objects): add more samples per group"
             )
+
+
+class FirstSeenIds:
+    """Ids for group labels in the order they are first seen, for consumers that compare ids
+    only for equality (retrieval metrics) and see the data a batch at a time. Integer tensors
+    of one element count as their integer."""
+
+    def __init__(self) -> None:
+        self._ids: dict[Hashable, int] = {}
+
+    def __call__(self, labels: Iterable[Any]) -> list[int]:
+        ids = []
+        for position, label in enumerate(labels):
+            if isinstance(label, torch.Tensor) and label.numel() == 1:
+                label = label.item()
+            check_hashable(label, f"batch item {position}")
+            ids.append(self._ids.setdefault(label, len(self._ids)))
+        return ids

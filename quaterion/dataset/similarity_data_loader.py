@@ -12,6 +12,7 @@ import torch
 from torch import LongTensor, Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from quaterion.dataset.group_labels import GroupLabels, is_integer_label
 from quaterion.dataset.indexing_dataset import wrap_with_indices
 from quaterion.dataset.similarity_samples import SimilarityGroupSample, SimilarityPairSample
 
@@ -38,6 +39,17 @@ def _length(dataset: Dataset) -> int | None:
         return len(dataset)  # type: ignore[arg-type]
     except (TypeError, NotImplementedError):
         return None
+
+
+def _labels_to_map(dataset: Any) -> GroupLabels | None:
+    """The labels of an in-memory list of group samples when some are not integer ids."""
+    if not isinstance(dataset, list | tuple) or not all(
+        isinstance(sample, SimilarityGroupSample) for sample in dataset
+    ):
+        return None
+    if all(is_integer_label(sample.group) for sample in dataset):
+        return None
+    return GroupLabels.of_samples(dataset)
 
 
 class SimilarityDataLoader(DataLoader):
@@ -178,7 +190,14 @@ class PairsSimilarityDataLoader(SimilarityDataLoader):
 
 
 class GroupSimilarityDataLoader(SimilarityDataLoader):
-    """Loader of ``SimilarityGroupSample`` for group losses; targets are ``groups`` [B] (int64)."""
+    """Loader of ``SimilarityGroupSample`` for group losses; targets are ``groups`` [B] (int64).
+
+    Samples given as a list (or tuple) may carry any hashable group labels (intent names,
+    class names): when some label is not an integer, the loader maps every label to its id in
+    sorted order (see ``GroupLabels``) and keeps the mapping in ``group_labels``, so losses see
+    ids ``0..G-1`` (a class loss needs ``num_groups=len(loader.group_labels)``). Other datasets
+    must yield integer ids. ``group_labels`` is None when no mapping was needed.
+    """
 
     sample_type = SimilarityGroupSample
     wrong_sample_hint = (
@@ -186,13 +205,20 @@ class GroupSimilarityDataLoader(SimilarityDataLoader):
         "for SimilarityPairSample data"
     )
 
+    def __init__(self, dataset: Dataset, **kwargs: Any):
+        self.group_labels = _labels_to_map(dataset)
+        if self.group_labels is not None:
+            dataset = self.group_labels.to_ids(dataset)
+        super().__init__(dataset, **kwargs)
+
     @classmethod
     def collate_labels(cls, batch: list[SimilarityGroupSample]) -> Targets:
         groups = cls._labels(
             batch,
             "group",
             True,
-            "integer group ids; map each label to an int, e.g. with a dict of label -> index",
+            "integer group ids; pass the samples as a list (labels are then mapped to ids) or "
+            "map each label to an int with quaterion.dataset.GroupLabels",
         )
         return {"groups": groups.long()}
 

@@ -34,7 +34,12 @@ from quaterion.cli.config import ConfigError, DataConfig
 from quaterion.cli.data_sources import load_task
 from quaterion.cli.evaluate_command import evaluate_samples
 from quaterion.data import DataFileError
-from quaterion.dataset import GroupLabels, SimilarityGroupSample, SimilarityPairSample
+from quaterion.dataset import (
+    GroupLabels,
+    SimilarityGroupDataset,
+    SimilarityGroupSample,
+    SimilarityPairSample,
+)
 from quaterion.eval.evaluator import Evaluator
 from quaterion.eval.group import GroupRetrievalMetrics, RetrievalRPrecision
 from quaterion.eval.pair import RetrievalPrecision
@@ -202,25 +207,31 @@ ROWS = [
         ("no samples", "train", "at least one sample"),
     ),
     Bad(
-        "string_group_labels",
+        "string_group_labels_from_a_dataset_that_is_not_a_list",
         lambda c: (
             lambda: c.fit(
                 SimpleModel(cache=CacheConfig()),
-                group_loader([SimilarityGroupSample(torch.zeros(16), "cat")] * 8),
+                group_loader(SimilarityGroupDataset([(torch.zeros(16), "cat")] * 8)),
             )
         ),
         TypeError,
-        ("integer group ids", "str", "map each label to an int"),
+        ("integer group ids", "str", "pass the samples as a list", "grouplabels"),
     ),
     Bad(
-        "float_group_labels",
+        "float_group_labels_from_a_dataset_that_is_not_a_list",
         lambda c: (
             lambda: c.fit(
-                SimpleModel(), group_loader([SimilarityGroupSample(torch.zeros(16), 1.5)] * 8)
+                SimpleModel(), group_loader(SimilarityGroupDataset([(torch.zeros(16), 1.5)] * 8))
             )
         ),
         TypeError,
         ("integer group ids", "float", "map each label to an int"),
+    ),
+    Bad(
+        "unhashable_group_label_in_a_list",
+        lambda c: lambda: group_loader([SimilarityGroupSample(torch.zeros(16), [1, 2])] * 8),
+        TypeError,
+        ("group label of sample 0", "hashable", "list"),
     ),
     Bad(
         "non_numeric_pair_score",

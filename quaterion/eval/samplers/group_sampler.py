@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
+from quaterion.dataset.group_labels import FirstSeenIds
 from quaterion.dataset.similarity_data_loader import GroupSimilarityDataLoader
 from quaterion.eval.accumulators import GroupAccumulator
 from quaterion.eval.base_metric import exclude_self_matches
@@ -34,17 +36,22 @@ class GroupSampler(BaseSampler):
         super().__init__(sample_size, device, log_progress)
         self.encode_batch_size = encode_batch_size
         self.accumulator = GroupAccumulator()
+        self._group_ids = FirstSeenIds()
+
+    def reset(self) -> None:
+        super().reset()
+        self._group_ids = FirstSeenIds()
 
     @property
     def samples_per_batch(self) -> int:
         return self.encode_batch_size
 
     def encode_batch(self, model: Any, batch: list) -> None:
-        """Encode every sample's ``obj`` with ``model.encode`` and keep it with its group."""
-        groups = GroupSimilarityDataLoader.collate_labels(batch)["groups"]
-        embeddings = model.encode(
-            [sample.obj for sample in batch], batch_size=self.encode_batch_size, to_numpy=False
-        )
+        """Encode every sample's ``obj`` with ``model.encode`` and keep it with its group (any
+        hashable label: ids are given in the order labels are first seen)."""
+        objects, _ = GroupSimilarityDataLoader.flatten_objects(batch, list(range(len(batch))))
+        groups = torch.tensor(self._group_ids(sample.group for sample in batch), dtype=torch.long)
+        embeddings = model.encode(objects, batch_size=self.encode_batch_size, to_numpy=False)
         self.accumulator.update(embeddings, groups, device=self.device)
 
     def sample(self, dataset: Any, metric: Any, model: Any) -> tuple[Tensor, Tensor]:

@@ -51,3 +51,30 @@ def test_data_that_cannot_teach_similarity_is_refused(labels, message):
     with pytest.raises(ValueError, match=message):
         GroupLabels(labels).check_trainable("the data")
     GroupLabels(["a", "a", "b"]).check_trainable("the data")  # one pair is enough
+
+
+def test_a_loader_over_a_list_maps_named_groups_to_sorted_ids():
+    from quaterion.dataset import GroupSimilarityDataLoader
+
+    samples = [SimilarityGroupSample(i, name) for i, name in enumerate(["b", "a", "c", "a"])]
+    loader = GroupSimilarityDataLoader(samples, batch_size=4)
+    assert loader.group_labels.names == ("a", "b", "c")
+    _, _, targets = next(iter(loader))
+    assert targets["groups"].tolist() == [1, 0, 2, 0]
+    assert (
+        GroupSimilarityDataLoader([SimilarityGroupSample(0, 3)], batch_size=1).group_labels is None
+    )
+
+
+def test_named_groups_train_a_class_loss_sized_by_the_mapping(head_model, clusters, fast_trainer):
+    from quaterion import Quaterion
+    from quaterion.dataset import GroupSimilarityDataLoader
+    from quaterion.loss import SoftmaxLoss
+
+    vectors, ids = clusters(n_classes=3, per_class=8)
+    intents = ["shipping", "billing", "password"]
+    samples = [SimilarityGroupSample(v, intents[int(i)]) for v, i in zip(vectors, ids, strict=True)]
+    loader = GroupSimilarityDataLoader(samples, batch_size=8, shuffle=True)
+    model = head_model(16, lambda: SoftmaxLoss(8, num_groups=len(loader.group_labels)))
+    Quaterion.fit(model, fast_trainer(max_epochs=2), loader)
+    assert model.loss.kernel.shape == (8, 3)

@@ -179,3 +179,25 @@ def test_groups_of_one_are_refused_by_the_evaluator(model, metric):
     # batch-wise (as an attached metric during training) it stays NaN instead of failing
     embeddings = torch.Tensor([[v, v, v] for v in range(4)])
     assert RetrievalRPrecision().compute(embeddings, torch.arange(4)).isnan()
+
+
+def test_group_sampler_takes_any_hashable_label_and_scores_like_integer_ids(model):
+    names = {0: "cat", 1: ("dog", 2)}  # labels compared for equality only
+    named = [SimilarityGroupSample(obj=s.obj, group=names[s.group]) for s in GROUP_DATA]
+    mixed = [
+        SimilarityGroupSample(obj=s.obj, group=torch.tensor(s.group) if i % 2 else s.group)
+        for i, s in enumerate(GROUP_DATA)
+    ]  # a 0-dim tensor counts as its integer
+    scores = [
+        Quaterion.evaluate(
+            Evaluator(
+                RetrievalRPrecision("euclidean"),
+                GroupSampler(encode_batch_size=2, log_progress=False),
+            ),
+            data,
+            model,
+        )["RetrievalRPrecision"]
+        for data in (GROUP_DATA, named, mixed)
+    ]
+    assert float(scores[0]) == pytest.approx(1.0)
+    assert [float(score) for score in scores] == [float(scores[0])] * 3
