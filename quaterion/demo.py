@@ -165,6 +165,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from quaterion.dataset import GroupSimilarityDataLoader, SimilarityGroupSample
     from quaterion.loss import TripletLoss
     from quaterion.serving.baseline import encode_with_baseline
+    from quaterion.utils.output_paths import check_output_dir
     from quaterion_models.encoders.extras import SentenceTransformerEncoder, minilm_path
     from quaterion_models.heads import SkipConnectionHead
 
@@ -173,6 +174,8 @@ def run_demo(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     output = Path(args.output)
     cache_dir = Path(args.cache_dir) if args.cache_dir else output / "cache"
+    check_output_dir(output, "demo output directory (--output)")
+    check_output_dir(cache_dir, "cache directory (--cache-dir)")
     data = load_demo_data(args.samples, args.seed)
     print(
         f"Task: WordNet noun definitions -> same lexical category, {len(data.categories)} "

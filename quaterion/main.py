@@ -18,7 +18,7 @@ from quaterion.dataset.similarity_data_loader import (
 )
 from quaterion.loss import GroupLoss, PairwiseLoss
 from quaterion.train.cache import CacheType
-from quaterion.train.callbacks import CleanupCallback, MetricsCallback
+from quaterion.train.callbacks import CleanupCallback, FitInterrupted, MetricsCallback
 from quaterion.train.trainable_model import TrainableModel
 from quaterion.utils.progress_bar import QuaterionProgressBar
 from quaterion_models import SimilarityModel
@@ -78,6 +78,10 @@ class Quaterion:
         ``max_epochs=EPOCHS_WITHOUT_VALIDATION``), sets up the loaders and the cache, then runs
         ``trainer.fit``. The cache trains from its own loaders; the given ones are left collating
         for the plain model, and the encoders are unwrapped from their caches afterwards.
+
+        A SIGINT or SIGTERM during training raises ``FitInterrupted`` (a ``SystemExit`` with
+        code 130 or 143); with a ``StopOnSignal`` callback in the trainer it first saves a
+        checkpoint to resume from (``ckpt_path``) and the servable of the last finished epoch.
         """
         cls.validate_fit(trainable_model, train_dataloader, val_dataloader)
         if trainer is None:
@@ -111,6 +115,11 @@ class Quaterion:
                     val_dataloaders=fit_val,
                     ckpt_path=ckpt_path,
                 )
+        except SystemExit as exc:  # Lightning's ways of stopping on a signal, made one
+            interrupted = FitInterrupted.from_exit(exc, trainer)
+            if interrupted is None or interrupted is exc:
+                raise
+            raise interrupted from exc
         finally:
             trainable_model.unwrap_cache()
 

@@ -12,6 +12,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("servable", help="directory written by `quaterion fit` / save_servable")
     parser.add_argument("--onnx", required=True, help="output .onnx file")
     parser.add_argument(
+        "--overwrite", action="store_true", help="replace the .onnx file if it already exists"
+    )
+    parser.add_argument(
         "--image-shape",
         default=None,
         help="C,H,W of one input image, for image servables (default: text inputs)",
@@ -24,8 +27,10 @@ def run_export(args: argparse.Namespace) -> int:
     import torch
 
     from quaterion.export.onnx import OnnxSimilarityModel, export_onnx
+    from quaterion.utils.output_paths import check_output_file
     from quaterion_models import SimilarityModel
 
+    check_output_file(args.onnx, "ONNX file", args.overwrite, overwrite_hint="pass --overwrite")
     model = SimilarityModel.load(args.servable)
     if args.image_shape:
         try:

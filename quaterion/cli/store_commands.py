@@ -46,8 +46,11 @@ def run_index(args: argparse.Namespace) -> int:
     from quaterion.serving import index_embeddings
     from quaterion.serving.baseline import encode_with_baseline
     from quaterion.serving.locations import baseline_location, open_store
+    from quaterion.utils.output_paths import check_output_dir
     from quaterion_models import SimilarityModel
 
+    if args.store is not None:
+        check_output_dir(args.store, "vector store directory (--store)")
     kind, samples = load_evaluation_samples(args.data)
     if kind == "groups":
         objects, labels = [s.obj for s in samples], [s.group for s in samples]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,6 +109,24 @@ class SingleThreadSteps(pl.Callback):
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         torch.set_num_threads(self._threads)
 
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        torch.set_num_threads(self._threads)
+
+
+class ReseedEachEpoch(pl.Callback):
+    """Seed the shuffling `generator` with `seed + epoch` when each epoch starts.
+
+    Each epoch's order then depends on the seed and the epoch alone, so a fit resumed from a
+    checkpoint at epoch E shuffles epochs E, E+1, ... as the uninterrupted fit did (cached
+    loaders draw the order when the epoch's first batch is taken, after this hook).
+    """
+
+    def __init__(self, generator: torch.Generator, seed: int):
+        self.generator, self.seed = generator, seed
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        self.generator.manual_seed(self.seed + trainer.current_epoch)
+
 
 def fit(
     model: AssembledModel,
@@ -115,12 +134,14 @@ def fit(
     val_loader: SimilarityDataLoader | None,
     epochs: int,
     seed: int,
+    callbacks: Sequence[pl.Callback] = (),
+    ckpt_path: str | os.PathLike | None = None,
 ) -> LossHistory:
     """Train `model` for exactly `epochs` epochs on the CPU (deterministic for a seed).
 
     Give a shuffling `train_loader` its own seeded `generator`: filling the cache draws from
     torch's global RNG, so a run that fills the cache and one that reuses it would otherwise
-    shuffle differently.
+    shuffle differently. `callbacks` join the trainer's; `ckpt_path` resumes a checkpoint.
     """
     with _quiet_lightning():
         pl.seed_everything(seed, workers=True, verbose=False)
@@ -135,9 +156,10 @@ def fit(
             num_sanity_val_steps=0,
             log_every_n_steps=1,
             deterministic=True,
-            callbacks=[QuaterionProgressBar(), history, SingleThreadSteps()],
+            callbacks=[QuaterionProgressBar(), history, SingleThreadSteps(), *callbacks],
         )
-        Quaterion.fit(model, trainer, train_loader, val_loader)
+        resume = None if ckpt_path is None else str(ckpt_path)
+        Quaterion.fit(model, trainer, train_loader, val_loader, ckpt_path=resume)
     return history
 
 

@@ -9,19 +9,14 @@ import json
 
 import pytest
 import torch
+from cli_support import ANIMALS, TOOLS, write_groups_csv
 
 from quaterion.cli import main
-
-ANIMALS = ["a small cat", "a large dog", "a young horse", "a wild wolf", "a tame rabbit"]
-TOOLS = ["a sharp knife", "a heavy hammer", "a long saw", "a metal wrench", "a small drill"]
 
 
 @pytest.fixture(scope="module")
 def groups_csv(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "groups.csv"
-    rows = [f'"{text}",0' for text in ANIMALS] + [f'"{text}",1' for text in TOOLS]
-    path.write_text("obj,group\n" + "\n".join(rows * 2) + "\n")
-    return path
+    return write_groups_csv(tmp_path_factory.mktemp("data") / "groups.csv")
 
 
 @pytest.fixture(scope="module")

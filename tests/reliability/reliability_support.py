@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -26,6 +30,7 @@ from quaterion.dataset import (
 )
 from quaterion.loss import TripletLoss
 from quaterion.train.cache import CacheConfig
+from quaterion.train.callbacks import StopOnSignal
 from quaterion_models.encoders import Encoder
 from quaterion_models.heads import SkipConnectionHead
 from quaterion_models.utils.files import load_tensors, read_json, save_tensors_atomic
@@ -189,3 +194,48 @@ def quiet_trainer(root: str, **overrides: Any) -> pl.Trainer:
     )
     options.update(overrides)
     return pl.Trainer(**options)
+
+
+class HoldUntilSignal(pl.Callback):
+    """Before batch 1 of epoch `epoch` (batch 0 has trained), create `marker` and wait until
+    `stop` has received its signal: the signal then always arrives at the same step, so a test
+    that sends it after seeing the marker is not at the mercy of timing. Put it before `stop`
+    in the callbacks, so that `stop` acts in the same hook."""
+
+    def __init__(self, epoch: int, marker: Path, stop: StopOnSignal, timeout: float = 600):
+        self.epoch, self.marker, self.stop, self.timeout = epoch, marker, stop, timeout
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.current_epoch != self.epoch or batch_idx != 1:
+            return
+        self.marker.touch()
+        deadline = time.monotonic() + self.timeout
+        while self.stop.requested is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no stop signal within {self.timeout}s of {self.marker}")
+            time.sleep(0.01)
+
+
+def start_script(script: Path, *args: str) -> subprocess.Popen:
+    """Run `script` with this directory on its path; stdout and stderr together, as bytes."""
+    here = str(Path(__file__).resolve().parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(
+        [sys.executable, str(script), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> None:
+    """Block until `path` exists; fail with the process's output if it ends or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            output = process.communicate()[0].decode(errors="replace")[-3000:]
+            raise AssertionError(f"{path} never appeared; process output:\n{output}")
+        time.sleep(0.05)

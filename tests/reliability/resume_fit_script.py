@@ -1,13 +1,15 @@
 """A seeded, cached fit with a checkpoint every epoch, run as its own process by
 test_reliability_resume.py.
 
-    python resume_fit_script.py WORKDIR [--hold-at EPOCH] [--resume CKPT]
+    python resume_fit_script.py WORKDIR [--hold-at EPOCH | --stop-at EPOCH] [--resume CKPT]
 
 Checkpoints go to WORKDIR/ckpt (`epoch=N.ckpt` and `last.ckpt`). At the end the script writes
 WORKDIR/result.json: the held-out triplet loss, precision@1 and the head weights, so two runs can
 be compared. `--hold-at E` stops in the middle of epoch E (before its second batch), writes
 WORKDIR/holding and waits there to be killed; `--resume` continues from a checkpoint with
-`Quaterion.fit(..., ckpt_path=...)`.
+`Quaterion.fit(..., ckpt_path=...)`. `--stop-at E` adds `StopOnSignal` (checkpoint
+WORKDIR/stopped.ckpt, servable WORKDIR/servable) and holds at the same place until a SIGINT or
+SIGTERM arrives; the process then exits with FitInterrupted's code.
 The data order is fixed (no shuffling) and the model has no dropout, so a resumed run must end
 where an uninterrupted one does.
 """
@@ -21,11 +23,18 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from reliability_support import SimpleModel, group_loader, group_samples, quiet_trainer
+from reliability_support import (
+    HoldUntilSignal,
+    SimpleModel,
+    group_loader,
+    group_samples,
+    quiet_trainer,
+)
 
 from quaterion import Quaterion
 from quaterion.loss import TripletLoss
 from quaterion.train.cache import CacheConfig, CacheType
+from quaterion.train.callbacks import StopOnSignal
 from quaterion_models.heads import SkipConnectionHead
 from quaterion_models.utils.files import write_json_atomic
 
@@ -71,7 +80,12 @@ def held_out_scores(model: SimpleModel) -> dict[str, float]:
     return {"loss": float(loss), "precision_at_1": float(precision)}
 
 
-def run(workdir: Path, hold_at: int | None = None, resume: str | None = None) -> dict:
+def run(
+    workdir: Path,
+    hold_at: int | None = None,
+    resume: str | None = None,
+    stop_at: int | None = None,
+) -> dict:
     """Fit (or resume) in this process; write and return the result."""
     pl.seed_everything(SEED, verbose=False)
     model = build_model()
@@ -82,11 +96,12 @@ def run(workdir: Path, hold_at: int | None = None, resume: str | None = None) ->
         save_top_k=-1,
         save_last=True,
     )
+    callbacks = [checkpoints, Hold(hold_at, workdir / "holding")]
+    if stop_at is not None:
+        stop = StopOnSignal(workdir / "stopped.ckpt", workdir / "servable")
+        callbacks += [HoldUntilSignal(stop_at, workdir / "holding", stop), stop]
     trainer = quiet_trainer(
-        str(workdir),
-        max_epochs=EPOCHS,
-        enable_checkpointing=True,
-        callbacks=[checkpoints, Hold(hold_at, workdir / "holding")],
+        str(workdir), max_epochs=EPOCHS, enable_checkpointing=True, callbacks=callbacks
     )
     train = group_loader(group_samples(n=128, seed=SEED), batch_size=32, shuffle=False)
     Quaterion.fit(model, trainer, train, ckpt_path=resume)
@@ -106,10 +121,11 @@ def main() -> None:
     parser.add_argument("workdir")
     parser.add_argument("--hold-at", type=int, default=None)
     parser.add_argument("--resume", default=None)
+    parser.add_argument("--stop-at", type=int, default=None)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)  # tiny workload; spinning OpenMP threads only slow a shared machine
-    run(Path(args.workdir), args.hold_at, args.resume)
+    run(Path(args.workdir), args.hold_at, args.resume, args.stop_at)
 
 
 if __name__ == "__main__":

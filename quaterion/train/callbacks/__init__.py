@@ -1,6 +1,7 @@
-"""Lightning callbacks that Quaterion.fit adds to every trainer."""
+"""Lightning callbacks: the two Quaterion.fit adds to every trainer, and StopOnSignal."""
 
 from quaterion.train.callbacks.cleanup_callback import CleanupCallback
 from quaterion.train.callbacks.metrics_callback import MetricsCallback
+from quaterion.train.callbacks.stop_on_signal import FitInterrupted, StopOnSignal
 
-__all__ = ["CleanupCallback", "MetricsCallback"]
+__all__ = ["CleanupCallback", "FitInterrupted", "MetricsCallback", "StopOnSignal"]
