@@ -77,4 +77,6 @@ class InMemoryCacheEncoder(CacheEncoder):
         table = list(self._tables.values())[index]
         rows = batch.to(table.device)
         rows = rows - self._starts[index] if index else rows
-        return table.index_select(0, rows).to(batch.device)
+        embeddings = table.index_select(0, rows)
+        half = embeddings.dtype in (torch.float16, torch.bfloat16)  # CacheConfig.storage_dtype
+        return embeddings.to(batch.device, torch.float32 if half else embeddings.dtype)

@@ -167,3 +167,83 @@ def test_unusable_save_dir_fails_before_the_fill(tmp_path):
         with pytest.raises(error, match=message):
             model.setup_cache(None, loader, None)
         assert model.model.encoders["default"].calls == 0
+
+
+class WideEncoder(VectorEncoder):
+    """Frozen: a 1-d record `x` -> `x * [1, ..., width]` (a large embedding from a tiny input)."""
+
+    def __init__(self, width: int):
+        super().__init__(width)
+        self.scale = torch.nn.Parameter(torch.arange(1.0, width + 1), requires_grad=False)
+
+    def forward(self, batch):
+        return batch[:, :1] * self.scale
+
+
+class WideModel(HeadModel):
+    def __init__(self, save_dir, width, storage_dtype=None):
+        self.save_dir, self.width, self.storage_dtype = save_dir, width, storage_dtype
+        super().__init__(width, TripletLoss)
+
+    def configure_encoders(self):
+        return WideEncoder(self.width)
+
+    def configure_caches(self):
+        return CacheConfig(CacheType.CPU, save_dir=str(self.save_dir), batch_size=4096,
+                           storage_dtype=self.storage_dtype)  # fmt: skip
+
+
+def wide_loader(count):
+    samples = group_samples(torch.rand(count, 1, generator=torch.Generator().manual_seed(0)),
+                            torch.arange(count) % 7)  # fmt: skip
+    return GroupSimilarityDataLoader(samples, batch_size=256, shuffle=True)
+
+
+def rss_anon_mb() -> float:
+    status = Path("/proc/self/status").read_text()
+    return (
+        int(next(line for line in status.splitlines() if line.startswith("RssAnon:")).split()[1])
+        / 1024
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_stored_cache_trains_memory_mapped_outside_anonymous_memory(tmp_path):
+    # 25,000 rows x 2,048 float32 = 205 MB on disk; reopening it must not copy it into RAM
+    count, width = 25_000, 2048
+    loader = wide_loader(count)
+    first = WideModel(tmp_path, width)
+    first.setup_cache(None, loader, None)
+    expected = first.model.encoders["default"].embeddings("train")[:5].clone()
+    del first
+    before = rss_anon_mb()
+    model = WideModel(tmp_path, width)
+    train, _ = model.setup_cache(None, loader, None)
+    encoder = model.model.encoders["default"]
+    for features, _ in train:  # an epoch of cached rows: every row read once
+        encoder(features["data"]["default"])
+    grown = rss_anon_mb() - before
+    print(f"RssAnon grew {grown:.1f} MB for a {count * width * 4 / 2**20:.0f} MB stored cache")
+    assert grown < 60
+    in_ram = encoder.rows("train").clone()  # the same rows in RAM: the measure sees them
+    assert rss_anon_mb() - before > 150 and in_ram.shape == (count, width)
+    assert torch.equal(encoder.embeddings("train")[:5], expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_storage_halves_the_rows_and_reads_back_as_float32(tmp_path, dtype):
+    loader = wide_loader(64)
+    model = WideModel(tmp_path, 8, storage_dtype=dtype)
+    train, _ = model.setup_cache(None, loader, None)
+    encoder = model.model.encoders["default"]
+    assert encoder.rows().dtype == dtype
+    rows = next(iter(train))[0]["data"]["default"]
+    embeddings = encoder(rows)
+    assert embeddings.dtype == torch.float32
+    objects = torch.stack([loader.dataset[i][1].obj for i in range(64)])
+    exact = encoder.wrapped_encoder(objects)[rows]  # a sequential group fill: row = object id
+    assert torch.allclose(embeddings, exact, rtol=1e-2)
+    reopened = WideModel(tmp_path, 8, storage_dtype=dtype)
+    reopened.setup_cache(None, loader, None)
+    assert torch.equal(reopened.model.encoders["default"].rows(), encoder.rows())
+    assert (tmp_path / "default" / "train.safetensors").stat().st_size < 64 * 8 * 4
