@@ -36,7 +36,14 @@ MIN_PER_CATEGORY = 8  # enough for train, validation and a held-out pair in ever
 
 @dataclass
 class DemoData:
-    """Definitions (texts) and their category index, split three ways, plus category names."""
+    """Definitions (texts) and their category index, split three ways, plus category names.
+
+    Args:
+        train: (definition, category index) pairs to train on.
+        validation: pairs for validation during training.
+        held_out: pairs scored before and after training.
+        categories: category names, indexed by category index.
+    """
 
     train: list[tuple[str, int]]
     validation: list[tuple[str, int]]
@@ -45,7 +52,11 @@ class DemoData:
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of `quaterion demo`."""
+    """Options of `quaterion demo`.
+
+    Args:
+        parser: the `demo` sub-command's parser.
+    """
     parser.add_argument(
         "--output",
         default="runs/demo",
@@ -67,7 +78,12 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_demo_data(samples: int, seed: int) -> DemoData:
-    """`samples` definitions, an equal share per demo category, split per category."""
+    """`samples` definitions, an equal share per demo category, split per category.
+
+    Args:
+        samples: definitions drawn in all.
+        seed: random seed of the draw and the split.
+    """
     from quaterion.data.wordnet import LEXNAMES, definition_groups, load_wordnet
 
     if samples < MIN_PER_CATEGORY * len(DEMO_CATEGORIES):
@@ -157,7 +173,14 @@ def _index_and_query(
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Train, compare, save, index, query and plot; prints every step and the wall time."""
+    """Train, compare, save, index, query and plot; prints every step and the wall time.
+
+    Args:
+        args: the parsed `quaterion demo` options.
+
+    Returns:
+        the process exit code.
+    """
     started = time.perf_counter()
     import torch
 

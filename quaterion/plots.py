@@ -31,6 +31,15 @@ def save_demo_figure(
 
     `groups[i]` indexes `group_names` and colours point i. Written to a temporary name first,
     then renamed, so a crash never leaves a truncated image.
+
+    Args:
+        path: the PNG to write.
+        train_loss: training loss per epoch.
+        validation_loss: validation loss per epoch.
+        before: `[N, D]` held-out embeddings of the frozen encoder.
+        after: `[N, D]` the same after training.
+        groups: group index of each row.
+        group_names: names of the groups.
     """
     import matplotlib
 

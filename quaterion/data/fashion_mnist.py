@@ -42,7 +42,15 @@ def _open(path: Path) -> BinaryIO:
 
 
 def read_idx(path: str | os.PathLike, limit: int | None = None) -> np.ndarray:
-    """Array stored in an IDX file (optionally gzip-compressed); `limit` reads the first rows."""
+    """Array stored in an IDX file (optionally gzip-compressed); `limit` reads the first rows.
+
+    Args:
+        path: an IDX file, optionally gzip-compressed.
+        limit: read only the first `limit` rows (None: all).
+
+    Returns:
+        the array, in native byte order.
+    """
     source = Path(path)
     with _open(source) as handle:
         magic = handle.read(4)
@@ -67,6 +75,12 @@ def load_fashion_mnist(
     """(images uint8 `[N, 28, 28]`, labels int64 `[N]`) of the "train" (60k) or "test" (10k) split.
 
     `limit` keeps the first `limit` examples (read without decompressing the rest).
+
+    Args:
+        split: `"train"` or `"test"`.
+        limit: keep the first `limit` examples (None: all).
+        directory: the folder holding the IDX files (default: where `dataset-fashion-mnist` installs
+            them).
     """
     if split not in SPLIT_FILES:
         raise ValueError(f"Unknown Fashion-MNIST split {split!r}; choose from {list(SPLIT_FILES)}")
@@ -91,7 +105,17 @@ def fashion_mnist_groups(
     limit: int | None = None,
     directory: str | os.PathLike = FASHION_MNIST_DIR,
 ) -> list[SimilarityGroupSample]:
-    """Images as float `[1, 28, 28]` tensors in [0, 1], grouped by class (see `CLASS_NAMES`)."""
+    """Images as float `[1, 28, 28]` tensors in [0, 1], grouped by class (see `CLASS_NAMES`).
+
+    Args:
+        split: `"train"` or `"test"`.
+        limit: keep the first `limit` examples (None: all).
+        directory: the folder holding the IDX files (default: where `dataset-fashion-mnist` installs
+            them).
+
+    Returns:
+        one `SimilarityGroupSample` per image, `group` = class id.
+    """
     images, labels = load_fashion_mnist(split, limit, directory)
     pixels = images.unsqueeze(1).float() / 255.0  # [N, 1, 28, 28]
     return [

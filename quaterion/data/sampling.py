@@ -13,6 +13,11 @@ def subsample(items: Sequence[T], size: int, seed: int = 0) -> list[T]:
     """`size` items drawn without replacement by `seed`, kept in their original order.
 
     Asking for at least `len(items)` returns them all.
+
+    Args:
+        items: the items to draw from.
+        size: how many to draw.
+        seed: random seed.
     """
     if size < 0:
         raise ValueError(f"subsample size must be >= 0, got {size}")
@@ -33,6 +38,12 @@ def train_held_out_split(
     Without `key` a `held_out_fraction` share of the items is held out. With `key` (e.g.
     `lambda sample: sample.group`) that share of the distinct key values is held out, so no
     group appears on both sides: the held-out part measures generalisation to unseen groups.
+
+    Args:
+        items: the items to split.
+        held_out_fraction: share held out, strictly between 0 and 1.
+        seed: random seed.
+        key: when given, split the distinct values of `key(item)` instead of the items.
     """
     if not 0.0 < held_out_fraction < 1.0:
         raise ValueError(

@@ -31,7 +31,13 @@ GROUP_FIELDS = ("obj", "group")
 
 
 class DataFileError(ValueError):
-    """A user data file that cannot be turned into samples; says where and why."""
+    """A user data file that cannot be turned into samples; says where and why.
+
+    Args:
+        path: the file.
+        line: the line (1-based) with the problem.
+        problem: what is wrong and how to fix it.
+    """
 
     def __init__(self, path: Path, line: int, problem: str):
         super().__init__(f"{path}, line {line}: {problem}")
@@ -175,7 +181,14 @@ def _integer(path: Path, line: int, field: str, value: Any) -> int:
 
 
 def read_pair_samples(path: str | os.PathLike) -> list[SimilarityPairSample]:
-    """Pairs `obj_a, obj_b, score [, subgroup]` from a CSV/TSV or JSONL file."""
+    """Pairs `obj_a, obj_b, score [, subgroup]` from a CSV/TSV or JSONL file.
+
+    Args:
+        path: a CSV, TSV or JSONL file with the fields `obj_a`, `obj_b`, `score`.
+
+    Returns:
+        one `SimilarityPairSample` per record.
+    """
     samples = []
     for source, line, record in _records(path, PAIR_FIELDS):
         subgroup = record.get("subgroup")
@@ -236,6 +249,12 @@ def read_group_samples(path: str | os.PathLike) -> list[SimilarityGroupSample]:
 
     Labels are kept as the file names them (use `GroupLabels` for integer ids), except that a
     file whose labels are all integers ("0", "7") gives ints.
+
+    Args:
+        path: a CSV, TSV or JSONL file with the fields `obj`, `group`.
+
+    Returns:
+        one `SimilarityGroupSample` per record.
     """
     samples, source = [], Path(path)
     for source, line, record in _records(path, GROUP_FIELDS):

@@ -33,7 +33,17 @@ _EXAMPLE = re.compile(r'"([^"]*)"')
 
 @dataclass(frozen=True)
 class Synset:
-    """One WordNet synset: its words, gloss and lexicographer category."""
+    """One WordNet synset: its words, gloss and lexicographer category.
+
+    Args:
+        offset: byte offset in its data file (unique per part of speech).
+        pos: ss_type: n, v, a, s (satellite adjective) or r.
+        lex_filenum: index into `LEXNAMES`, 0..44.
+        lemmas: its words, underscores turned into spaces, adjective markers dropped.
+        gloss: the full gloss: definition(s), then quoted examples.
+        definition: the gloss without the examples.
+        examples: the quoted usage examples.
+    """
 
     offset: int  # byte offset in its data file (unique per part of speech)
     pos: str  # ss_type: n, v, a, s (satellite adjective) or r
@@ -69,7 +79,11 @@ def _lemma(word: str) -> str:
 
 
 def parse_synset(line: str) -> Synset:
-    """Parse one synset line of a WordNet `data.*` file (raises ValueError if malformed)."""
+    """Parse one synset line of a WordNet `data.*` file (raises ValueError if malformed).
+
+    Args:
+        line: one line of a `data.noun` / `data.verb` / ... file.
+    """
     fields, separator, gloss = line.partition(" | ")
     head = fields.split(maxsplit=4)  # offset, lex_filenum, ss_type, w_cnt, rest
     if not separator or len(head) < 5:
@@ -98,7 +112,12 @@ def load_wordnet(
     parts_of_speech: tuple[str, ...] = PARTS_OF_SPEECH,
     directory: str | os.PathLike = WORDNET_DIR,
 ) -> list[Synset]:
-    """All synsets of the given parts of speech (117,659 for all four), in file order."""
+    """All synsets of the given parts of speech (117,659 for all four), in file order.
+
+    Args:
+        parts_of_speech: which data files to read: `"noun"`, `"verb"`, `"adj"`, `"adv"`.
+        directory: the WordNet dictionary folder (default: where `wordnet-base` installs it).
+    """
     unknown = [pos for pos in parts_of_speech if pos not in PARTS_OF_SPEECH]
     if unknown:
         raise ValueError(f"Unknown parts of speech {unknown}; choose from {PARTS_OF_SPEECH}")
@@ -124,7 +143,15 @@ def load_wordnet(
 def definition_groups(
     synsets: list[Synset], with_examples: bool = False
 ) -> list[SimilarityGroupSample]:
-    """Definitions grouped by lexical category (group = lex_filenum, see `LEXNAMES`)."""
+    """Definitions grouped by lexical category (group = lex_filenum, see `LEXNAMES`).
+
+    Args:
+        synsets: synsets from `load_wordnet`.
+        with_examples: use the whole gloss (definition and examples) as the object.
+
+    Returns:
+        one `SimilarityGroupSample` per synset.
+    """
     return [
         SimilarityGroupSample(
             obj=synset.gloss if with_examples else synset.definition, group=synset.lex_filenum
@@ -138,6 +165,10 @@ def synonym_groups(synsets: list[Synset], min_lemmas: int = 2) -> list[Similarit
     """Words grouped by synset (synonyms), for synsets with at least `min_lemmas` words.
 
     Groups are numbered 0, 1, ... in the order of the kept synsets.
+
+    Args:
+        synsets: synsets from `load_wordnet`.
+        min_lemmas: smallest number of distinct words a synset needs to be kept.
     """
     samples = []
     kept = (synset for synset in synsets if len(set(synset.lemmas)) >= min_lemmas)
@@ -149,7 +180,15 @@ def synonym_groups(synsets: list[Synset], min_lemmas: int = 2) -> list[Similarit
 def word_definition_pairs(
     synsets: list[Synset], all_lemmas: bool = False
 ) -> list[SimilarityPairSample]:
-    """(word, definition) positive pairs: the first word of each synset, or every word."""
+    """(word, definition) positive pairs: the first word of each synset, or every word.
+
+    Args:
+        synsets: synsets from `load_wordnet`.
+        all_lemmas: one pair per word of the synset, not only its first word.
+
+    Returns:
+        positive `SimilarityPairSample`s (score 1.0).
+    """
     return [
         SimilarityPairSample(obj_a=lemma, obj_b=synset.definition, score=1.0)
         for synset in synsets

@@ -24,6 +24,10 @@ class RowMeta:
 
     Deliberately not a `Sequence`: Lightning's batch transfer walks sequences item by item,
     which would cost more than the whole training step for a batch of empty dicts.
+
+    Args:
+        ids: `[B]` object ids of the batch.
+        meta: one meta dict per object id of the split, or None when every dict is empty.
     """
 
     def __init__(self, ids: Tensor, meta: list[dict] | None):
@@ -50,7 +54,16 @@ class RowMeta:
 
 class CachedBatches(torch.utils.data.Dataset):
     """Samples of a fully cached split, fetched a batch at a time (`__getitems__`):
-    `(features, targets)` with `features = {"data": {encoder: rows}, "meta": RowMeta}`."""
+    `(features, targets)` with `features = {"data": {encoder: rows}, "meta": RowMeta}`.
+
+    Args:
+        loader_class: the loader class whose `index_targets` turns sample indices into object ids
+            and targets.
+        targets: `collate_labels` of the whole split.
+        row_maps: per encoder, the cache row of every object id.
+        meta: one meta dict per object id, or None.
+        num_samples: number of samples in the split.
+    """
 
     def __init__(
         self,
@@ -83,7 +96,14 @@ def full_cache_loader(
     row_maps: dict[str, Tensor],
     meta: list[dict] | None,
 ) -> DataLoader:
-    """A loader of the cached split `loader` reads, batching like `loader` (same sampler)."""
+    """A loader of the cached split `loader` reads, batching like `loader` (same sampler).
+
+    Args:
+        loader: the user's loader of this split.
+        targets: `collate_labels` of the whole split.
+        row_maps: per encoder, the cache row of every object id.
+        meta: one meta dict per object id, or None.
+    """
     data = CachedBatches(type(loader), targets, row_maps, meta, len(loader.dataset))
     # the same generator too: each epoch's iterator draws its seed from it first
     common = {"collate_fn": _batch, "generator": loader.generator}

@@ -33,7 +33,12 @@ def _sort_key(label: Hashable) -> tuple[int, Any, Any]:
 
 
 def check_hashable(label: Any, where: str) -> None:
-    """TypeError naming ``where`` unless ``label`` can serve as a group label."""
+    """TypeError naming ``where`` unless ``label`` can serve as a group label.
+
+    Args:
+        label: the value to check.
+        where: where it came from, named in the error.
+    """
     try:
         hash(label)
     except TypeError:
@@ -61,14 +66,22 @@ class GroupLabels:
 
     @classmethod
     def of_samples(cls, samples: Iterable[SimilarityGroupSample]) -> GroupLabels:
-        """The labels of ``samples``' ``group`` fields."""
+        """The labels of ``samples``' ``group`` fields.
+
+        Args:
+            samples: group samples.
+        """
         return cls(sample.group for sample in samples)
 
     def __len__(self) -> int:
         return len(self.names)
 
     def id_of(self, label: Hashable) -> int:
-        """The id of ``label``; KeyError naming a few known labels when it is not one."""
+        """The id of ``label``; KeyError naming a few known labels when it is not one.
+
+        Args:
+            label: a known label.
+        """
         try:
             return self._ids[label]
         except KeyError:
@@ -79,11 +92,19 @@ class GroupLabels:
             ) from None
 
     def to_ids(self, samples: Sequence[SimilarityGroupSample]) -> list[SimilarityGroupSample]:
-        """Copies of ``samples`` whose ``group`` is the label's integer id."""
+        """Copies of ``samples`` whose ``group`` is the label's integer id.
+
+        Args:
+            samples: group samples with labels of this mapping.
+        """
         return [SimilarityGroupSample(obj=s.obj, group=self.id_of(s.group)) for s in samples]
 
     def summary(self, limit: int = 10) -> str:
-        """``"billing (15), cancel (12), ..."``: names with their sample counts."""
+        """``"billing (15), cancel (12), ..."``: names with their sample counts.
+
+        Args:
+            limit: most labels shown.
+        """
         shown = [f"{name} ({count})" for name, count in zip(self.names, self.counts, strict=True)][
             :limit
         ]
@@ -93,7 +114,11 @@ class GroupLabels:
     def check_trainable(self, what: str) -> None:
         """ValueError unless there are two groups or more and some group has two members or
         more: with one group every object is similar to every other (a group loss learns
-        nothing, retrieval metrics are 1.0), and without a pair there is no positive at all."""
+        nothing, retrieval metrics are 1.0), and without a pair there is no positive at all.
+
+        Args:
+            what: the data set, named in the error.
+        """
         if len(self) < 2:
             only = f"1 group ({self.names[0]!r})" if self.names else "0 groups"
             raise ValueError(

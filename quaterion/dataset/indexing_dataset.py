@@ -10,7 +10,11 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 
 class IndexingDataset(Dataset):
-    """Map-style wrapper: item ``i`` is ``(i, dataset[i])``."""
+    """Map-style wrapper: item ``i`` is ``(i, dataset[i])``.
+
+    Args:
+        dataset: a map-style dataset.
+    """
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
@@ -27,6 +31,9 @@ class IndexingIterableDataset(IterableDataset):
 
     With ``W`` workers, the ``n``-th sample of worker ``w`` gets index ``n * W + w``: the same
     stream order always gives the same indices, and with one worker they are ``0, 1, 2, ...``.
+
+    Args:
+        dataset: an iterable dataset.
     """
 
     def __init__(self, dataset: IterableDataset):
@@ -41,7 +48,14 @@ class IndexingIterableDataset(IterableDataset):
 
 def wrap_with_indices(dataset: Dataset) -> IndexingDataset | IndexingIterableDataset:
     """Wrap ``dataset`` in the matching indexing wrapper; an already wrapped dataset is returned
-    as is, so re-instantiating a loader from its ``.dataset`` (as Lightning does) never nests."""
+    as is, so re-instantiating a loader from its ``.dataset`` (as Lightning does) never nests.
+
+    Args:
+        dataset: a map-style or iterable dataset.
+
+    Returns:
+        the matching indexing wrapper.
+    """
     if isinstance(dataset, (IndexingDataset, IndexingIterableDataset)):
         return dataset
     if isinstance(dataset, IterableDataset):

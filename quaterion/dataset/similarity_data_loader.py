@@ -60,6 +60,12 @@ class SimilarityDataLoader(DataLoader):
     that produces model-ready batches. ``.dataset`` is the indexing wrapper, ``original_dataset``
     the dataset passed in. Passing an already wrapped dataset (as Lightning does when it
     re-instantiates the loader with a distributed sampler) wraps nothing twice.
+
+    Args:
+        dataset: a dataset of samples (`SimilarityPairSample` or `SimilarityGroupSample`, by
+            loader).
+        **kwargs: any `torch.utils.data.DataLoader` argument (`batch_size`, `shuffle`,
+            `num_workers`, ...); `collate_fn` is set by the model.
     """
 
     #: sample class the loader expects, used in error messages
@@ -85,7 +91,11 @@ class SimilarityDataLoader(DataLoader):
 
     @classmethod
     def pre_collate_fn(cls, batch: list[tuple[int, Any]]) -> tuple[list[int], list[Any], Targets]:
-        """``[(sample_index, sample), ...]`` -> ``(object ids, objects, targets)``."""
+        """``[(sample_index, sample), ...]`` -> ``(object ids, objects, targets)``.
+
+        Args:
+            batch: `(sample index, sample)` tuples.
+        """
         indices = [index for index, _ in batch]
         samples = [sample for _, sample in batch]
         targets = cls.collate_labels(samples)
@@ -94,12 +104,21 @@ class SimilarityDataLoader(DataLoader):
 
     @classmethod
     def collate_labels(cls, batch: list[Any]) -> Targets:
-        """Samples -> the keyword arguments the loss takes besides ``embeddings``."""
+        """Samples -> the keyword arguments the loss takes besides ``embeddings``.
+
+        Args:
+            batch: samples.
+        """
         raise NotImplementedError(f"{cls.__name__} does not define collate_labels")
 
     @classmethod
     def flatten_objects(cls, batch: list[Any], indices: list[int]) -> tuple[list[Any], list[int]]:
-        """Samples and their indices -> ``(objects to encode, their object ids)``."""
+        """Samples and their indices -> ``(objects to encode, their object ids)``.
+
+        Args:
+            batch: samples.
+            indices: their sample indices.
+        """
         raise NotImplementedError(f"{cls.__name__} does not define flatten_objects")
 
     @classmethod
@@ -108,6 +127,10 @@ class SimilarityDataLoader(DataLoader):
 
         Returns the object ids (cache rows) in the order the encoders would see the objects, and
         targets equal to ``collate_labels([samples[i] for i in idx])``.
+
+        Args:
+            full_targets: `collate_labels` of the whole data set.
+            idx: `[B]` sample indices.
         """
         raise NotImplementedError(f"{cls.__name__} does not define index_targets")
 

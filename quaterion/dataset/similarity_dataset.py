@@ -13,6 +13,9 @@ class SimilarityGroupDataset(Dataset):
     """Serves each ``(record, label)`` item of ``dataset`` as ``SimilarityGroupSample``.
 
     Handy to reuse a classification dataset (e.g. torchvision's) with a group loss.
+
+    Args:
+        dataset: a map-style dataset of `(object, label)` items, e.g. a torchvision data set.
     """
 
     def __init__(self, dataset: Dataset):

@@ -12,6 +12,12 @@ class SimilarityPairSample:
 
     ``score`` 1.0 means similar, 0.0 dissimilar. Objects from different ``subgroup`` values may be
     used as extra negatives for each other; the default (all 0) uses none.
+
+    Args:
+        obj_a: the first object.
+        obj_b: the second object.
+        score: 1.0 similar, 0.0 dissimilar.
+        subgroup: objects of different subgroups may serve as negatives of each other.
     """
 
     obj_a: Any
@@ -22,7 +28,12 @@ class SimilarityPairSample:
 
 @dataclass
 class SimilarityGroupSample:
-    """One object and the integer id of its group: objects of one group are mutually similar."""
+    """One object and the integer id of its group: objects of one group are mutually similar.
+
+    Args:
+        obj: the object.
+        group: its group.
+    """
 
     obj: Any
     group: int

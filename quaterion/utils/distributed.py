@@ -32,6 +32,9 @@ def gather_with_grad(tensor: Tensor) -> Tensor:
     The local shard is the input itself, so gradients flow back to it; the other shards are
     constants. Shards may differ in length along dim 0 (e.g. a last, smaller batch). Returns
     ``tensor`` unchanged when not running distributed (or with world size 1).
+
+    Args:
+        tensor: this rank's shard, `(N_r, ...)`.
     """
     return _gather(tensor)[0]
 
@@ -41,6 +44,10 @@ def gather_pairs(pairs: Tensor, num_local_objects: int) -> Tensor:
 
     Rank ``r``'s indices are shifted by the number of objects (embeddings) held by ranks
     ``0..r-1``, matching ``gather_with_grad(embeddings)``.
+
+    Args:
+        pairs: `(P, 2)` this rank's pairs, indexing its own objects.
+        num_local_objects: number of objects (embeddings) this rank holds.
     """
     if world_size() == 1:
         return pairs

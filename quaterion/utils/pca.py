@@ -7,7 +7,11 @@ from torch import Tensor
 
 
 def pca_2d(embeddings: Tensor) -> Tensor:
-    """Project `[N, D]` rows onto their two principal axes -> `[N, 2]` (sign fixed per axis)."""
+    """Project `[N, D]` rows onto their two principal axes -> `[N, 2]` (sign fixed per axis).
+
+    Args:
+        embeddings: `[N, D]` vectors.
+    """
     centered = embeddings.double() - embeddings.double().mean(dim=0, keepdim=True)  # [N, D]
     _, _, right = torch.linalg.svd(centered, full_matrices=False)  # right: [min(N, D), D]
     axes = right[:2].T  # [D, 2] (fewer columns when N or D < 2)

@@ -31,7 +31,11 @@ QUATERION_THEME = RichProgressBarTheme(
 
 
 class FixedLengthProcessionSpeed(ProgressColumn):
-    """Speed column (``"12.34it/s"``) whose width never shrinks, so the line does not jitter."""
+    """Speed column (``"12.34it/s"``) whose width never shrinks, so the line does not jitter.
+
+    Args:
+        style: rich style of the text.
+    """
 
     def __init__(self, style: str | Style):
         super().__init__()
@@ -39,6 +43,11 @@ class FixedLengthProcessionSpeed(ProgressColumn):
         self._width = 0
 
     def render(self, task: Task) -> Text:
+        """The speed of `task`, right-aligned to the widest speed shown so far.
+
+        Args:
+            task: the rich task drawn.
+        """
         speed = f"{task.speed or 0.0:.2f}it/s"
         self._width = max(self._width, len(speed))
         return Text(speed.rjust(self._width), style=self.style)
@@ -49,6 +58,12 @@ class QuaterionProgressBar(RichProgressBar):
 
     ``QUATERION_PROGRESS=0`` in the environment turns it off, like every other progress bar of
     the project.
+
+    Args:
+        refresh_rate: redraw every this many batches.
+        leave: keep each finished epoch's bar on screen.
+        theme: colours (default: Quaterion's).
+        console_kwargs: arguments of the rich `Console`.
     """
 
     def __init__(
@@ -67,9 +82,15 @@ class QuaterionProgressBar(RichProgressBar):
 
     @property
     def is_enabled(self) -> bool:
+        """False when Lightning disables the bar or the user set QUATERION_PROGRESS=0."""
         return super().is_enabled and progress_enabled()
 
     def configure_columns(self, trainer: Any) -> list:
+        """The bar's columns: description, bar, counts, time and a speed that does not jitter.
+
+        Args:
+            trainer: the Lightning trainer.
+        """
         return [
             TextColumn(
                 "[progress.description]{task.description}", table_column=Column(min_width=9)

@@ -19,6 +19,9 @@ def info_value_of_dtype(dtype: torch.dtype) -> torch.finfo | torch.iinfo:
 
     Raises:
         TypeError: for ``torch.bool``, which has no numeric range.
+
+    Args:
+        dtype: a numeric torch dtype.
     """
     if dtype == torch.bool:
         raise TypeError("Does not support torch.bool")
@@ -26,12 +29,20 @@ def info_value_of_dtype(dtype: torch.dtype) -> torch.finfo | torch.iinfo:
 
 
 def min_value_of_dtype(dtype: torch.dtype) -> int | float:
-    """Smallest finite value representable in ``dtype``."""
+    """Smallest finite value representable in ``dtype``.
+
+    Args:
+        dtype: a numeric torch dtype.
+    """
     return info_value_of_dtype(dtype).min
 
 
 def max_value_of_dtype(dtype: torch.dtype) -> int | float:
-    """Largest finite value representable in ``dtype``."""
+    """Largest finite value representable in ``dtype``.
+
+    Args:
+        dtype: a numeric torch dtype.
+    """
     return info_value_of_dtype(dtype).max
 
 
@@ -41,6 +52,11 @@ def get_anchor_positive_mask(labels_a: Tensor, labels_b: Tensor | None = None) -
     With ``labels_b=None`` both sides are the same batch, so ``mask[i, i]`` (an object paired with
     itself) is cleared. With two label tensors (e.g. batch vs. memory) nothing is cleared: unlike
     the original, equal label tensors of *different* objects keep their diagonal.
+
+    Args:
+        labels_a: `(A,)` labels of the anchors.
+        labels_b: `(B,)` labels of the candidates; None: the anchors themselves (the diagonal is
+            then cleared).
     """
     if labels_b is not None:
         return labels_a.unsqueeze(1) == labels_b.unsqueeze(0)
@@ -50,7 +66,12 @@ def get_anchor_positive_mask(labels_a: Tensor, labels_b: Tensor | None = None) -
 
 
 def get_anchor_negative_mask(labels_a: Tensor, labels_b: Tensor | None = None) -> Tensor:
-    """``mask[i, j] = labels_a[i] != labels_b[j]`` (``labels_b=None`` means ``labels_a``): bool."""
+    """``mask[i, j] = labels_a[i] != labels_b[j]`` (``labels_b=None`` means ``labels_a``): bool.
+
+    Args:
+        labels_a: `(A,)` labels of the anchors.
+        labels_b: `(B,)` labels of the candidates; None: the anchors themselves.
+    """
     labels_b = labels_a if labels_b is None else labels_b
     return labels_a.unsqueeze(1) != labels_b.unsqueeze(0)
 
@@ -59,6 +80,9 @@ def get_triplet_mask(labels: Tensor) -> Tensor:
     """``mask[a, p, n]``: ``a, p, n`` distinct, ``labels[a] == labels[p] != labels[n]``.
 
     labels ``(B,)`` -> bool ``(B, B, B)``.
+
+    Args:
+        labels: `(B,)` labels.
     """
     positive = get_anchor_positive_mask(labels)  # (B, B), diagonal cleared
     negative = get_anchor_negative_mask(labels)  # (B, B), different labels hence distinct
@@ -69,6 +93,11 @@ def get_masked_maximum(dists: Tensor, mask: Tensor, dim: int = 1) -> Tensor:
     """Maximum of ``dists`` over entries where ``mask`` is set, along ``dim`` (kept, size 1).
 
     Rows without any masked entry give the row minimum.
+
+    Args:
+        dists: a distance matrix.
+        mask: boolean mask of the same shape.
+        dim: the dimension reduced.
     """
     row_min = dists.min(dim, keepdim=True).values
     return ((dists - row_min) * mask).max(dim, keepdim=True).values + row_min
@@ -78,13 +107,23 @@ def get_masked_minimum(dists: Tensor, mask: Tensor, dim: int = 1) -> Tensor:
     """Minimum of ``dists`` over entries where ``mask`` is set, along ``dim`` (kept, size 1).
 
     Rows without any masked entry give the row maximum.
+
+    Args:
+        dists: a distance matrix.
+        mask: boolean mask of the same shape.
+        dim: the dimension reduced.
     """
     row_max = dists.max(dim, keepdim=True).values
     return ((dists - row_max) * mask).min(dim, keepdim=True).values + row_max
 
 
 def l2_norm(inputs: Tensor, dim: int = 0) -> Tensor:
-    """``inputs`` scaled to unit L2 norm along ``dim``."""
+    """``inputs`` scaled to unit L2 norm along ``dim``.
+
+    Args:
+        inputs: any tensor.
+        dim: the dimension normalised.
+    """
     return F.normalize(inputs, p=2, dim=dim)
 
 
@@ -98,6 +137,11 @@ def iter_by_batch(
 
     Raises:
         ValueError: ``batch_size`` is smaller than 1.
+
+    Args:
+        sequence: items (indexable or iterable).
+        batch_size: most items per list.
+        log_progress: draw a progress bar.
     """
     if batch_size < 1:
         raise ValueError(f"iter_by_batch needs batch_size >= 1, got {batch_size}")
