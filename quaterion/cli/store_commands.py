@@ -92,6 +92,11 @@ def run_search(args: argparse.Namespace) -> int:
     model = SimilarityModel.load(args.servable)
     query = model.encode([args.query], to_numpy=False)
     with open_store(args.store, query.shape[1], args.collection, create=False) as store:
+        if args.k > store.count():
+            raise ValueError(
+                f"-k {args.k} is larger than the {store.count()} points in {args.store}; use "
+                f"-k {store.count()} or less"
+            )
         result = store.search(query, k=args.k)
     for rank, (point, score, payload) in enumerate(
         zip(result.ids[0].tolist(), result.scores[0].tolist(), result.payloads[0], strict=False),

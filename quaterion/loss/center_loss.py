@@ -31,6 +31,7 @@ class CenterLoss(GroupLoss):
 
     def __init__(self, embedding_size: int, num_groups: int, lambda_c: float = 0.5):
         super().__init__()
+        self.check_sizes(embedding_size, num_groups)
         self.embedding_size = embedding_size
         self.num_groups = num_groups
         self.lambda_c = lambda_c

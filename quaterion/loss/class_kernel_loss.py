@@ -21,6 +21,7 @@ class ClassKernelLoss(GroupLoss):
 
     def __init__(self, embedding_size: int, num_groups: int):
         super().__init__()
+        self.check_sizes(embedding_size, num_groups)
         self.embedding_size = embedding_size
         self.num_groups = num_groups
         self.kernel = nn.Parameter(torch.empty(embedding_size, num_groups))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor
 
@@ -68,6 +70,16 @@ class GroupLoss(SimilarityLoss):
                 f"{name}: groups must have one id per embedding, shape ({len(embeddings)},), "
                 f"got {tuple(groups.shape)}"
             )
+
+    def check_sizes(self, embedding_size: int, num_groups: int) -> None:
+        """Raise ValueError unless both sizes of a per-group parameter are positive integers."""
+        for name, value in (("embedding_size", embedding_size), ("num_groups", num_groups)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(
+                    f"{type(self).__name__}: {name} must be a positive integer, got {value!r}; "
+                    "num_groups is the number of distinct groups (len(GroupLabels) or "
+                    "len(loader.group_labels) for named groups)"
+                )
 
     def check_class_ids(self, groups: Tensor, num_groups: int) -> None:
         """Raise ValueError unless ``groups`` holds integer class ids in ``[0, num_groups)``.

@@ -117,6 +117,8 @@ def test_index_payloads_and_search_results_carry_group_names(capsys, fitted, int
     code, out, err = run(capsys, "search", store, servable, "I forgot my password", "-k", "2")
     assert code == 0, err
     assert "[password] I forgot my password" in out.splitlines()[0]
+    code, out, err = run(capsys, "search", store, servable, "password", "-k", "25")
+    assert code != 0 and "-k 25 is larger than the 24 points" in err
     with QdrantEdgeStore(str(store), dim=16, distance="cosine") as opened:
         payloads = opened.search(opened_query(servable), k=24).payloads[0]
     assert {payload["label"] for payload in payloads} == set(INTENTS)

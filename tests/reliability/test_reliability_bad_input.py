@@ -45,7 +45,7 @@ from quaterion.eval.group import GroupRetrievalMetrics, RetrievalRPrecision
 from quaterion.eval.pair import RetrievalPrecision
 from quaterion.eval.samplers.group_sampler import GroupSampler
 from quaterion.eval.samplers.pair_sampler import PairSampler
-from quaterion.loss import ContrastiveLoss, OnlineContrastiveLoss, TripletLoss
+from quaterion.loss import ContrastiveLoss, OnlineContrastiveLoss, SoftmaxLoss, TripletLoss
 from quaterion.train.cache import CacheConfig, CacheType
 from quaterion.train.xbm import XbmConfig
 from quaterion_models import SimilarityModel
@@ -658,6 +658,12 @@ ROWS = [
         lambda c: _load_groups_file(c, "obj,group\na,x\nleaving, cancel all,cancel\n"),
         DataFileError,
         ("line 3", "3 fields", "header names 2", "quote"),
+    ),
+    Bad(
+        "class_loss_of_zero_groups",
+        lambda c: lambda: SoftmaxLoss(embedding_size=8, num_groups=0),
+        ValueError,
+        ("num_groups must be a positive integer", "got 0", "grouplabels"),
     ),
     Bad(
         "unhashable_group_label",

@@ -167,3 +167,12 @@ def test_learnable_parameters_have_the_documented_shapes():
     assert CosFaceLoss(4, 7).kernel.shape == (4, 7)
     assert CenterLoss(4, 7).centers.shape == (7, 4)
     assert ArcFaceLoss(4, 7).kernel.std().item() == pytest.approx(0.01, rel=0.5)
+
+
+@pytest.mark.parametrize("cls", [SoftmaxLoss, ArcFaceLoss, CosFaceLoss, CenterLoss])
+@pytest.mark.parametrize("num_groups", [0, -3, 2.5, True])
+def test_a_group_count_that_is_not_a_positive_integer_is_refused(cls, num_groups):
+    with pytest.raises(ValueError, match=r"num_groups must be a positive integer.*GroupLabels"):
+        cls(embedding_size=3, num_groups=num_groups)
+    with pytest.raises(ValueError, match="embedding_size must be a positive integer"):
+        cls(embedding_size=0, num_groups=2)
