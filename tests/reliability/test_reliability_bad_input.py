@@ -433,7 +433,7 @@ ROWS = [
             )
         ),
         ValueError,
-        ("k=10", "larger than the 4 candidates", "smaller k"),
+        ("k=10", "larger than the 3 candidates", "itself is excluded", "smaller k"),
     ),
     Bad(
         "evaluator_k_larger_than_candidates",
