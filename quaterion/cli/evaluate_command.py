@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 #: cut-offs of `quaterion evaluate` without -k (those larger than the data are left out)
 DEFAULT_KS = (1, 10)
@@ -27,6 +28,12 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also score the servable's encoders without the head, side by side with the "
+        "trained model (did the head help?)",
+    )
 
 
 def check_ks(ks: list[int], candidates: int) -> None:
@@ -70,8 +77,20 @@ def evaluate_samples(
     return {name: float(value) for name, value in metrics.items()}
 
 
+def frozen_baseline(model: Any) -> Any:
+    """The servable's encoders with an identity head in place of the trained one: what
+    retrieval looks like before the head was trained."""
+    from quaterion_models import SimilarityModel
+    from quaterion_models.heads import EmptyHead
+
+    encoders = dict(model.encoders)
+    size = SimilarityModel.get_encoders_output_size(encoders)
+    return SimilarityModel(encoders=encoders, head=EmptyHead(size))
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
-    """Print the metrics table (or JSON) of the servable on the data."""
+    """Print the metrics table (or JSON) of the servable on the data; with `--baseline` the
+    frozen encoders' metrics beside them."""
     from quaterion.cli.data_sources import load_evaluation_samples
     from quaterion_models import SimilarityModel
 
@@ -80,14 +99,23 @@ def run_evaluate(args: argparse.Namespace) -> int:
     kind, samples = load_evaluation_samples(args.data)
     model = SimilarityModel.load(args.servable)
     metrics = evaluate_samples(model, kind, samples, args.k)
+    baseline = (
+        evaluate_samples(frozen_baseline(model), kind, samples, args.k) if args.baseline else None
+    )
     if args.json:
-        print(json.dumps(metrics, sort_keys=True))
+        report = metrics if baseline is None else {"baseline": baseline, "trained": metrics}
+        print(json.dumps(report, sort_keys=True))
         return 0
     print(f"{len(samples)} samples ({kind}) from {args.data}")
     if kind == "groups":
         from quaterion.dataset.group_labels import GroupLabels
 
         print(f"groups: {GroupLabels.of_samples(samples).summary()}")
+    if baseline is None:
+        for name, value in metrics.items():
+            print(f"{name:<16}{value:.4f}")
+        return 0
+    print(f"{'metric':<16}{'frozen encoder':>15}{'+ trained head':>16}{'change':>10}")
     for name, value in metrics.items():
-        print(f"{name:<16}{value:.4f}")
+        print(f"{name:<16}{baseline[name]:>15.4f}{value:>16.4f}{value - baseline[name]:>+10.4f}")
     return 0

@@ -97,6 +97,40 @@ def test_evaluate_reports_metrics_of_the_held_out_split(capsys, fitted):
     assert metrics["precision@1"] == pytest.approx(sum(hits) / len(hits), abs=1e-6)
 
 
+def test_evaluate_baseline_scores_the_encoders_without_the_head(capsys, fitted):
+    config, servable = fitted
+    code, out, err = run(capsys, "evaluate", servable, config, "-k", "1", "--json", "--baseline")
+    assert code == 0, err
+    report = json.loads(out)
+    code, out, err = run(capsys, "evaluate", servable, config, "-k", "1", "--json")
+    assert report["trained"] == json.loads(out)
+
+    # oracle: the encoder's own outputs (its collate + forward), nearest other by cosine
+    from quaterion.cli.data_sources import load_evaluation_samples
+    from quaterion_models import SimilarityModel
+
+    _, samples = load_evaluation_samples(str(config))
+    encoder = SimilarityModel.load(servable).encoders["default"].eval()
+    with torch.no_grad():
+        vectors = encoder(encoder.get_collate_fn()([s.obj for s in samples]))
+    unit = torch.nn.functional.normalize(vectors, dim=1)
+    similarity = (unit @ unit.T).fill_diagonal_(-2)
+    hits = [
+        float(samples[int(best)].group == samples[i].group)
+        for i, best in enumerate(similarity.argmax(dim=1))
+    ]
+    assert report["baseline"]["precision@1"] == pytest.approx(sum(hits) / len(hits), abs=1e-6)
+
+    code, out, err = run(capsys, "evaluate", servable, config, "-k", "1", "--baseline")
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if line.startswith("metric"))
+    assert header.split() == ["metric", "frozen", "encoder", "+", "trained", "head", "change"]
+    row = next(line for line in out.splitlines() if line.startswith("precision@1 "))
+    baseline, trained, change = (float(value) for value in row.split()[1:])
+    assert baseline == pytest.approx(report["baseline"]["precision@1"], abs=1e-4)
+    assert change == pytest.approx(trained - baseline, abs=2e-4)
+
+
 def test_evaluate_on_a_pairs_file_ranks_answers_for_questions(capsys, fitted, tmp_path):
     _, servable = fitted
     pairs = tmp_path / "pairs.jsonl"
