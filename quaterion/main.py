@@ -82,6 +82,14 @@ class Quaterion:
         A SIGINT or SIGTERM during training raises ``FitInterrupted`` (a ``SystemExit`` with
         code 130 or 143); with a ``StopOnSignal`` callback in the trainer it first saves a
         checkpoint to resume from (``ckpt_path``) and the servable of the last finished epoch.
+
+        Args:
+            trainable_model: the model to train.
+            trainer: a Lightning trainer, or None for one built from `trainer_defaults`.
+            train_dataloader: a `PairsSimilarityDataLoader` or `GroupSimilarityDataLoader` matching
+                the loss.
+            val_dataloader: a loader of the same kind for validation, or None.
+            ckpt_path: a Lightning checkpoint to resume from, or None.
         """
         cls.validate_fit(trainable_model, train_dataloader, val_dataloader)
         if trainer is None:
@@ -130,7 +138,13 @@ class Quaterion:
         val_dataloader: SimilarityDataLoader | None = None,
     ) -> None:
         """Raise before anything expensive runs when the model's parts do not fit together
-        (``TrainableModel.check_parts``) or the loaders do not fit the loss."""
+        (``TrainableModel.check_parts``) or the loaders do not fit the loss.
+
+        Args:
+            trainable_model: the model to train.
+            train_dataloader: the training loader.
+            val_dataloader: the validation loader, or None.
+        """
         trainable_model.check_parts()
         loss = trainable_model.loss
         loaders = {"train_dataloader": train_dataloader}
@@ -151,7 +165,16 @@ class Quaterion:
 
     @staticmethod
     def evaluate(evaluator: Evaluator, dataset: Any, model: SimilarityModel) -> dict[str, Tensor]:
-        """Run ``evaluator`` over ``dataset`` (a collection of samples) with ``model``."""
+        """Run ``evaluator`` over ``dataset`` (a collection of samples) with ``model``.
+
+        Args:
+            evaluator: metrics and the sampler that feeds them.
+            dataset: the samples to evaluate on.
+            model: the model to evaluate.
+
+        Returns:
+            metric name -> value.
+        """
         return evaluator.evaluate(dataset, model)
 
     @staticmethod
@@ -165,6 +188,14 @@ class Quaterion:
         summary. Training runs until early stopping (``max_epochs=-1``); the logging interval
         is capped by the number of batches; checkpointing is off when every encoder is frozen
         and cached (only the head trains, and ``save_servable`` saves it).
+
+        Args:
+            trainable_model: the model, to decide about checkpointing (None: not considered).
+            train_dataloader: the training loader, to cap the logging interval (None: not
+                considered).
+
+        Returns:
+            keyword arguments for `pl.Trainer`.
         """
         defaults: dict[str, Any] = {
             "callbacks": [

@@ -55,7 +55,11 @@ def _flatten(data: dict[str, Any]) -> list[tuple[str, str, str | None, Tensor]]:
 
 
 def onnx_inputs(data: dict[str, Any]) -> dict[str, Tensor]:
-    """Collated per-encoder inputs (`collate_fn(records)["data"]`) -> `{input name: tensor}`."""
+    """Collated per-encoder inputs (`collate_fn(records)["data"]`) -> `{input name: tensor}`.
+
+    Args:
+        data: the `"data"` part of a collated batch.
+    """
     return {name: tensor for name, _, _, tensor in _flatten(data)}
 
 
@@ -103,6 +107,12 @@ def export_onnx(
     `example_records` (>= 2 raw records) are collated to trace the graph. The batch axis of
     every input is dynamic, and so is the sequence axis of 2-D integer inputs (token ids and
     masks). The single output, `embeddings`, is `[B, output_size]`.
+
+    Args:
+        model: the model to export.
+        path: the `.onnx` file to write.
+        example_records: at least two raw records, used to trace the graph.
+        opset_version: ONNX opset (None: the exporter's default).
     """
     import_optional("onnx", "onnx", "export_onnx")
     import_optional("onnxscript", "onnx", "export_onnx")
@@ -161,14 +171,23 @@ class OnnxSimilarityModel:
         self.collate_fn = collate_fn
 
     def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        """Embeddings `[B, D]` of already collated, flattened inputs (see `onnx_inputs`)."""
+        """Embeddings `[B, D]` of already collated, flattened inputs (see `onnx_inputs`).
+
+        Args:
+            inputs: input name -> numpy array, as `onnx_inputs` names them.
+        """
         missing = sorted(set(self.input_names) - set(inputs))
         if missing:
             raise ValueError(f"Missing ONNX inputs {missing}; the graph takes {self.input_names}")
         return self.session.run([OUTPUT_NAME], {name: inputs[name] for name in self.input_names})[0]
 
     def encode(self, records: list[Any], batch_size: int = 32) -> np.ndarray:
-        """Embeddings `[N, D]` of raw records, collated and run in batches of `batch_size`."""
+        """Embeddings `[N, D]` of raw records, collated and run in batches of `batch_size`.
+
+        Args:
+            records: raw records.
+            batch_size: records run at once.
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         chunks = []

@@ -17,7 +17,11 @@ from quaterion_models.heads import EmptyHead
 
 
 def frozen_baseline(model: SimilarityModel) -> SimilarityModel:
-    """A model of `model`'s encoders (shared, not copied) with an identity head."""
+    """A model of `model`'s encoders (shared, not copied) with an identity head.
+
+    Args:
+        model: a trained servable.
+    """
     return SimilarityModel(
         encoders=dict(model.encoders), head=EmptyHead(model.head.input_embedding_size)
     )
@@ -31,7 +35,15 @@ def encode_with_baseline(
     baseline: SimilarityModel | None = None,
 ) -> tuple[Tensor, Tensor]:
     """(frozen encoders' embeddings `[N, D_in]`, servable's embeddings `[N, D_out]`) of
-    `objects`, from one encoder pass; pass `baseline` (from `frozen_baseline`) to reuse it."""
+    `objects`, from one encoder pass; pass `baseline` (from `frozen_baseline`) to reuse it.
+
+    Args:
+        model: a trained servable.
+        objects: raw records.
+        batch_size: records encoded at once.
+        show_progress: draw a progress bar.
+        baseline: the result of `frozen_baseline(model)`, to reuse it.
+    """
     baseline = baseline or frozen_baseline(model)
     before = baseline.encode(
         objects, batch_size=batch_size, to_numpy=False, show_progress=show_progress

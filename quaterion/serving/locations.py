@@ -19,7 +19,11 @@ BASELINE = "baseline"  # Edge sub-directory / collection suffix of the frozen ba
 
 
 def is_url(location: str) -> bool:
-    """True when `location` names a Qdrant server rather than a directory."""
+    """True when `location` names a Qdrant server rather than a directory.
+
+    Args:
+        location: a directory or a URL.
+    """
     return location.startswith(("http://", "https://"))
 
 
@@ -27,7 +31,14 @@ def open_store(
     location: str, dim: int, collection: str = DEFAULT_COLLECTION, create: bool = False
 ) -> VectorStore:
     """The cosine store at `location` (a directory or a server URL); with `create=False` a
-    missing store is a FileNotFoundError naming the command that builds it."""
+    missing store is a FileNotFoundError naming the command that builds it.
+
+    Args:
+        location: a directory (embedded Qdrant Edge) or a Qdrant server URL.
+        dim: vector width.
+        collection: collection name on a server.
+        create: create the store when it is missing.
+    """
     if is_url(location):
         return QdrantClientStore(
             collection, dim=dim, distance="cosine", url=location, create=create
@@ -38,7 +49,11 @@ def open_store(
 
 
 def check_store_directory(location: str) -> None:
-    """A FileNotFoundError naming the fix when directory `location` holds no Edge store."""
+    """A FileNotFoundError naming the fix when directory `location` holds no Edge store.
+
+    Args:
+        location: the directory.
+    """
     if not (Path(location) / CONFIG_FILE).is_file():
         raise FileNotFoundError(
             f"No vector store at {location}; create one with `quaterion index SERVABLE DATA "
@@ -47,7 +62,12 @@ def check_store_directory(location: str) -> None:
 
 
 def baseline_location(location: str, collection: str = DEFAULT_COLLECTION) -> tuple[str, str]:
-    """(location, collection) of the frozen-encoder baseline that sits beside a store."""
+    """(location, collection) of the frozen-encoder baseline that sits beside a store.
+
+    Args:
+        location: the store's directory or server URL.
+        collection: the store's collection.
+    """
     if is_url(location):
         return location, f"{collection}-{BASELINE}"
     return str(Path(location) / BASELINE), collection

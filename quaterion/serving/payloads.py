@@ -10,14 +10,22 @@ import torch
 
 
 def is_image(obj: Any) -> bool:
-    """True for an image tensor `[C, H, W]` (C = 1 or 3) or a PIL image."""
+    """True for an image tensor `[C, H, W]` (C = 1 or 3) or a PIL image.
+
+    Args:
+        obj: any object.
+    """
     if isinstance(obj, torch.Tensor):
         return obj.dim() == 3 and obj.shape[0] in (1, 3)
     return type(obj).__module__.startswith("PIL.")
 
 
 def image_data_url(image: Any) -> str:
-    """A `data:image/png;base64,...` URL of a PIL image or a `[C, H, W]` tensor in [0, 1]."""
+    """A `data:image/png;base64,...` URL of a PIL image or a `[C, H, W]` tensor in [0, 1].
+
+    Args:
+        image: a PIL image or a `[C, H, W]` tensor in [0, 1].
+    """
     from PIL import Image  # pillow comes with the `cli` extra (matplotlib)
 
     if isinstance(image, torch.Tensor):
@@ -30,7 +38,11 @@ def image_data_url(image: Any) -> str:
 
 
 def object_payload(obj: Any) -> dict[str, Any]:
-    """`{"text": obj}` for a string, `{"image": data URL}` for an image, else nothing."""
+    """`{"text": obj}` for a string, `{"image": data URL}` for an image, else nothing.
+
+    Args:
+        obj: a raw record.
+    """
     if isinstance(obj, str):
         return {"text": obj}
     if is_image(obj):

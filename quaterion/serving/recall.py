@@ -20,7 +20,14 @@ def index_embeddings(
     payloads: Sequence[dict[str, Any]] | None = None,
     batch_size: int = 1024,
 ) -> None:
-    """Upsert `embeddings` `[N, D]` as points 0..N-1 (with `payloads`), `batch_size` at a time."""
+    """Upsert `embeddings` `[N, D]` as points 0..N-1 (with `payloads`), `batch_size` at a time.
+
+    Args:
+        store: the store to fill.
+        embeddings: `[N, D]` vectors; row i becomes point i.
+        payloads: one dict per row, or None.
+        batch_size: points per upsert call.
+    """
     if payloads is not None and len(payloads) != len(embeddings):
         raise ValueError(f"Got {len(payloads)} payloads for {len(embeddings)} embeddings")
     for start in range(0, len(embeddings), batch_size):
@@ -35,7 +42,15 @@ def index_embeddings(
 def exact_top_k(
     corpus: Tensor, queries: Tensor, k: int, distance: str, chunk_size: int = 1024
 ) -> Tensor:
-    """Row indices `[Q, k]` of the k nearest corpus vectors of each query, by brute force."""
+    """Row indices `[Q, k]` of the k nearest corpus vectors of each query, by brute force.
+
+    Args:
+        corpus: `[N, D]` vectors searched.
+        queries: `[Q, D]` query vectors.
+        k: neighbours per query.
+        distance: one of "cosine", "dot_product", "euclidean", "manhattan".
+        chunk_size: queries compared at once.
+    """
     if distance == "cosine":
         corpus, queries = F.normalize(corpus, dim=1), F.normalize(queries, dim=1)
     chunks = []
@@ -51,7 +66,15 @@ def exact_top_k(
 
 @dataclass
 class RecallReport:
-    """ANN quality and speed of a store on one query set."""
+    """ANN quality and speed of a store on one query set.
+
+    Args:
+        k: the cut-off.
+        recall: mean over queries of |ANN top-k ∩ exact top-k| / k.
+        queries: number of queries.
+        qps: queries per second of `store.search` (one batched call).
+        exact_qps: queries per second of exact torch search over the same corpus.
+    """
 
     k: int
     recall: float  # mean over queries of |ANN top-k ∩ exact top-k| / k
@@ -64,6 +87,12 @@ def ann_recall(store: VectorStore, corpus: Tensor, queries: Tensor, k: int = 10)
     """Recall@k of `store.search` against the exact top-k of `corpus` (point i = row i).
 
     `corpus` must be what `index_embeddings(store, corpus)` indexed.
+
+    Args:
+        store: a store holding `corpus` as points 0..N-1.
+        corpus: `[N, D]` the indexed vectors.
+        queries: `[Q, D]` query vectors.
+        k: the cut-off.
     """
     if store.count() != len(corpus):
         raise ValueError(

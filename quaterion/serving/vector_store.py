@@ -23,6 +23,11 @@ class SearchResult:
     k points exist; `payloads[q]` lists the payloads of query q's hits. Scores are the
     backend's: similarities (higher is closer) for cosine / dot product, distances (lower is
     closer) for euclidean / manhattan.
+
+    Args:
+        ids: `[Q, k]` int64 point ids, -1 where there are fewer than k points.
+        scores: `[Q, k]` float32 scores, NaN as padding.
+        payloads: per query, the payloads of its hits.
     """
 
     ids: Tensor
@@ -31,7 +36,12 @@ class SearchResult:
 
     @classmethod
     def from_hits(cls, hits: list[list[tuple[int, float, dict[str, Any]]]], k: int) -> SearchResult:
-        """Build from per-query `(id, score, payload)` lists."""
+        """Build from per-query `(id, score, payload)` lists.
+
+        Args:
+            hits: per query, `(id, score, payload)` tuples, best first.
+            k: the width of the result.
+        """
         ids = torch.full((len(hits), k), -1, dtype=torch.int64)
         scores = torch.full((len(hits), k), float("nan"), dtype=torch.float32)
         for row, query_hits in enumerate(hits):
@@ -46,6 +56,10 @@ class VectorStore(ABC):
 
     Backends: `QdrantEdgeStore` (embedded, persisted in a directory; the default) and
     `QdrantClientStore` (a Qdrant server, or the client's local mode).
+
+    Args:
+        dim: vector width.
+        distance: one of "cosine", "dot_product", "euclidean", "manhattan".
     """
 
     def __init__(self, dim: int, distance: str = "cosine"):
@@ -64,17 +78,31 @@ class VectorStore(ABC):
         vectors: Tensor | np.ndarray,
         payloads: Sequence[dict[str, Any]] | None = None,
     ) -> None:
-        """Insert or replace points: ids (non-negative ints), vectors `[N, dim]`, payloads."""
+        """Insert or replace points: ids (non-negative ints), vectors `[N, dim]`, payloads.
+
+        Args:
+            ids: non-negative point ids.
+            vectors: `[N, dim]` vectors (tensor or numpy).
+            payloads: one JSON-serialisable dict per point, or None.
+        """
 
     @abstractmethod
     def search(self, vectors: Tensor | np.ndarray, k: int = 10) -> SearchResult:
-        """The `k` nearest points of each query vector `[Q, dim]`."""
+        """The `k` nearest points of each query vector `[Q, dim]`.
+
+        Args:
+            vectors: `[Q, dim]` query vectors (tensor or numpy).
+            k: hits per query.
+        """
 
     @abstractmethod
     def points(self, limit: int | None = None) -> tuple[Tensor, Tensor, list[dict[str, Any]]]:
         """Up to `limit` stored points (all when None): ids `[N]`, vectors `[N, dim]`, payloads.
 
         Vectors are as the backend stores them (unit length for cosine).
+
+        Args:
+            limit: most points returned; None: all.
         """
 
     @abstractmethod

@@ -29,7 +29,15 @@ STATIC = Path(__file__).parent / "static"
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may ask for."""
+    """What one request may ask for.
+
+    Args:
+        max_body_bytes: largest request body.
+        max_objects: objects of one /encode request.
+        max_text_chars: characters of one object or query.
+        max_limit: hits of one /search.
+        max_batch: objects per forward pass, across requests.
+    """
 
     max_body_bytes: int = 1 << 20  # request body
     max_objects: int = 256  # objects of one /encode request
@@ -39,7 +47,12 @@ class Limits:
 
 
 class ApiError(Exception):
-    """A request the service refuses: HTTP `status` and a message naming the problem."""
+    """A request the service refuses: HTTP `status` and a message naming the problem.
+
+    Args:
+        status: the HTTP status code.
+        message: what is wrong and how to fix it.
+    """
 
     def __init__(self, status: int, message: str):  # noqa: D107
         super().__init__(message)
@@ -99,7 +112,12 @@ def _text(value: Any, what: str, limits: Limits) -> str:
 
 
 def parse_encode(data: dict[str, Any], limits: Limits) -> list[str]:
-    """The objects of a `/encode` body."""
+    """The objects of a `/encode` body.
+
+    Args:
+        data: the parsed request body.
+        limits: the service's limits.
+    """
     _fields(data, ("objects",), ())
     objects = data["objects"]
     if not isinstance(objects, list):
@@ -115,7 +133,12 @@ def parse_encode(data: dict[str, Any], limits: Limits) -> list[str]:
 
 
 def parse_search(data: dict[str, Any], limits: Limits) -> tuple[str, int]:
-    """The (query, limit) of a `/search` body."""
+    """The (query, limit) of a `/search` body.
+
+    Args:
+        data: the parsed request body.
+        limits: the service's limits.
+    """
     _fields(data, ("query",), ("limit",))
     query = _text(data["query"], "'query'", limits)
     limit = data.get("limit", 10)
@@ -130,7 +153,13 @@ def create_app(
     service: SearchService, limits: Limits | None = None, api_key: str | None = None
 ) -> Any:
     """The FastAPI application serving `service`; with `api_key`, every API route needs it
-    (`Authorization: Bearer KEY` or `X-API-Key: KEY`); the page and `/health` stay open."""
+    (`Authorization: Bearer KEY` or `X-API-Key: KEY`); the page and `/health` stay open.
+
+    Args:
+        service: the loaded servable and store.
+        limits: request limits (default: `Limits()`).
+        api_key: a key every API request must carry, or None.
+    """
     fastapi = import_optional("fastapi", "serve", "quaterion serve")
     from fastapi import Request  # annotations below are evaluated: FastAPI reads them
     from fastapi.responses import FileResponse, JSONResponse

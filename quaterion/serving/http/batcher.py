@@ -53,7 +53,11 @@ class MicroBatcher(Generic[Item, Result]):
         self._worker: asyncio.Task[None] | None = None
 
     async def submit(self, item: Item) -> Result:
-        """Queue `item` and wait for its result (or the exception `process` raised for it)."""
+        """Queue `item` and wait for its result (or the exception `process` raised for it).
+
+        Args:
+            item: one request's input.
+        """
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._worker is None or self._worker.done():

@@ -32,12 +32,20 @@ MAX_CONFUSIONS = 100  # rows of the page's confusion table
 
 
 def group_of(payload: dict[str, Any]) -> Any:
-    """The group name a stored point carries (written by `quaterion index` and the demo)."""
+    """The group name a stored point carries (written by `quaterion index` and the demo).
+
+    Args:
+        payload: a stored point's payload.
+    """
     return payload.get("group", payload.get("label"))
 
 
 def shown(payload: dict[str, Any]) -> dict[str, Any]:
-    """How the page shows a stored point: its group and its object (text, or image URL)."""
+    """How the page shows a stored point: its group and its object (text, or image URL).
+
+    Args:
+        payload: a stored point's payload.
+    """
     if "image" in payload:
         return {"group": group_of(payload), "object": payload["image"], "kind": "image"}
     return {"group": group_of(payload), "object": payload.get("text"), "kind": "text"}
@@ -45,7 +53,12 @@ def shown(payload: dict[str, Any]) -> dict[str, Any]:
 
 def nearest_other(vectors: Tensor, chunk_size: int = 1024) -> tuple[Tensor, Tensor]:
     """For each unit row of `vectors` `[N, D]`: (index of its most similar other row `[N]`,
-    that cosine similarity `[N]`). Needs N >= 2."""
+    that cosine similarity `[N]`). Needs N >= 2.
+
+    Args:
+        vectors: `[N, D]` unit vectors.
+        chunk_size: rows compared at once.
+    """
     rows, scores = [], []
     for start in range(0, len(vectors), chunk_size):
         block = vectors[start : start + chunk_size] @ vectors.T  # [c, N]
@@ -58,7 +71,15 @@ def nearest_other(vectors: Tensor, chunk_size: int = 1024) -> tuple[Tensor, Tens
 
 @dataclass
 class Inspection:
-    """The page's map and confusions of the stored points."""
+    """The page's map and confusions of the stored points.
+
+    Args:
+        points: x, y (PCA of the servable's vectors), group, object and kind of each point.
+        confusions: held-out objects whose nearest neighbour is in another group.
+        confused: how many points that is, for the servable's vectors.
+        baseline_confused: the same count for the frozen encoder's vectors, or None.
+        total: number of points inspected.
+    """
 
     points: list[dict[str, Any]]  # x, y (PCA of the servable's vectors), group, object, kind
     confusions: list[dict[str, Any]]  # held-out objects whose nearest neighbour is elsewhere
@@ -67,6 +88,7 @@ class Inspection:
     total: int
 
     def as_json(self) -> dict[str, Any]:
+        """The inspection as a JSON-serialisable dict."""
         return self.__dict__.copy()
 
 
@@ -77,7 +99,14 @@ def inspect_points(
     baseline: tuple[Tensor, Tensor, list[dict[str, Any]]] | None = None,
 ) -> Inspection:
     """Map (2-D PCA, by group) and confusions (points whose nearest other point is in another
-    group, most similar wrong neighbour first) of stored points `ids` `[N]`, `vectors` `[N, D]`."""
+    group, most similar wrong neighbour first) of stored points `ids` `[N]`, `vectors` `[N, D]`.
+
+    Args:
+        ids: `[N]` point ids.
+        vectors: `[N, D]` their vectors.
+        payloads: their payloads.
+        baseline: `(ids, vectors, payloads)` of the frozen encoder's store, or None.
+    """
     groups = [group_of(payload) for payload in payloads]
     coords = pca_2d(vectors) if len(vectors) else torch.zeros(0, 2)
     points = [
@@ -150,6 +179,12 @@ class SearchService:
 
         Opening an embedded Qdrant Edge store rewrites some of its files, so a directory is
         copied to a private temporary directory first: the service never writes to the store.
+
+        Args:
+            servable: a servable directory.
+            location: the store: a directory or a Qdrant server URL.
+            collection: the collection on a server.
+            inspect_limit: most points the page's map and confusions read.
         """
         model = SimilarityModel.load(servable)
         opened = location
@@ -203,7 +238,11 @@ class SearchService:
         }
 
     def encode_batch(self, requests: list[list[Any]]) -> list[list[list[float]]]:
-        """Embeddings of every request's objects, from one forward pass over all of them."""
+        """Embeddings of every request's objects, from one forward pass over all of them.
+
+        Args:
+            requests: the objects of each queued /encode request.
+        """
         objects = [obj for request in requests for obj in request]
         embeddings = self.model.encode(objects, batch_size=max(1, len(objects)), to_numpy=False)
         rows = embeddings.tolist()
@@ -214,7 +253,11 @@ class SearchService:
         return out
 
     def search_batch(self, requests: list[tuple[Any, int]]) -> list[dict[str, Any]]:
-        """Hits of every `(query, limit)`, from one forward pass and one store call (each)."""
+        """Hits of every `(query, limit)`, from one forward pass and one store call (each).
+
+        Args:
+            requests: `(query, limit)` of each queued /search request.
+        """
         queries = [query for query, _ in requests]
         k = max(limit for _, limit in requests)
         if self.baseline is None:
