@@ -20,6 +20,7 @@ from quaterion.loss import GroupLoss, PairwiseLoss
 from quaterion.train.cache import CacheType
 from quaterion.train.callbacks import CleanupCallback, FitInterrupted, MetricsCallback
 from quaterion.train.trainable_model import TrainableModel
+from quaterion.utils.distributed import destroy_process_group_at_exit
 from quaterion.utils.progress_bar import QuaterionProgressBar
 from quaterion_models import SimilarityModel
 
@@ -116,6 +117,8 @@ class Quaterion:
                 )
             if fit_train is not train_dataloader:  # the cache built its own loaders
                 silenced.append(_FEW_WORKERS_WARNING)
+            if trainer.world_size > 1:
+                destroy_process_group_at_exit()  # the group trainer.fit creates
             with _silence(*silenced):
                 trainer.fit(
                     trainable_model,

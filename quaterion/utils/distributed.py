@@ -9,6 +9,9 @@ loss (or the learning rate) by ``world_size`` to recover it exactly.
 
 from __future__ import annotations
 
+import atexit
+import functools
+
 import torch
 import torch.distributed as dist
 from torch import Tensor
@@ -24,6 +27,24 @@ def rank_and_world() -> tuple[int, int]:
 def world_size() -> int:
     """Number of processes in the default group; 1 when torch.distributed is not initialised."""
     return rank_and_world()[1]
+
+
+@functools.cache  # register once per process
+def destroy_process_group_at_exit() -> None:
+    """Destroy the default process group when the interpreter exits, while it is still alive.
+
+    Lightning destroys it at exit only for NCCL. A Gloo group left to interpreter finalization
+    can abort the process ("terminate called without an active exception"): its worker threads
+    still hold work whose tensors need the GIL. Destroying it in an ``atexit`` handler joins
+    those threads first; the handler does nothing when the group is gone already. At exit no
+    collective runs any more, so no rank waits for another.
+    """
+    atexit.register(_destroy_process_group)
+
+
+def _destroy_process_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def gather_with_grad(tensor: Tensor) -> Tensor:

@@ -31,6 +31,8 @@ def test_ddp_fit_with_and_without_cache(tmp_path):
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    # every process tears its process group down before the interpreter ends
+    assert "terminate called" not in done.stderr
     runs = {
         (mode, rank): json.loads((tmp_path / f"{mode}-rank{rank}.json").read_text())
         for mode in MODES
