@@ -179,6 +179,17 @@ def validate(config: FitConfig) -> FitConfig:
         raise ConfigError(
             f"config field 'data.path' is required for data.kind {config.data.kind!r}"
         )
+    if config.data.columns is not None:
+        if config.data.kind not in ("csv", "jsonl"):
+            raise ConfigError(
+                f"config field 'data.columns' is for data.kind csv or jsonl, not "
+                f"{config.data.kind!r}; remove it"
+            )
+        from quaterion.data.user_files import GROUP_FIELDS, PAIR_FIELDS  # imports torch
+
+        for key, value in config.data.columns.items():
+            _check_choice(key, (*PAIR_FIELDS, "subgroup", *GROUP_FIELDS), "data.columns")
+            convert(value, str, f"data.columns.{key}")
     if not 0.0 < config.data.val_fraction < 1.0:
         raise ConfigError(
             "config field 'data.val_fraction' must be between 0 and 1, "

@@ -38,6 +38,7 @@ class DataConfig:
 
     kind: str  # one of DATA_KINDS
     path: str | None = None  # the file, for kind csv / jsonl
+    columns: dict[str, str] | None = None  # csv / jsonl: file column of a field, {obj: text}
     categories: list[str] | None = None  # wordnet-lexical: lexical categories (None: a default set)
     limit: int | None = None  # keep at most this many samples (a seeded subset)
     val_fraction: float = 0.2  # share of the samples held out for validation / evaluation

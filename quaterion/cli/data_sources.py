@@ -100,7 +100,7 @@ def _samples(config: DataConfig, kind: str) -> list[Any]:
             for sample in fashion_mnist_groups("train", limit=limit)
         ]
     read = read_group_samples if kind == "groups" else read_pair_samples
-    samples = read(config.path)
+    samples = read(config.path, config.columns)
     return samples if config.limit is None else subsample(samples, config.limit, config.seed)
 
 

@@ -17,7 +17,7 @@ import os
 import sys
 import warnings
 from collections import defaultdict
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -101,8 +101,9 @@ def _csv_records(
                 raise DataFileError(
                     path,
                     1,
-                    f"header lacks column(s) {missing} (found {columns}); expected {fields}: "
-                    "rename the header's columns",
+                    f"header lacks column(s) {missing} (found {columns}); rename them, or "
+                    "name the file's columns in the fit config, e.g. `data.columns: {obj: "
+                    "text, group: category}`",
                 )
             for row in reader:
                 if None in row:  # DictReader's key for values beyond the header's columns
@@ -133,14 +134,23 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield line_number, record
 
 
-def _records(path: str | os.PathLike, fields: tuple[str, ...]) -> Iterator[tuple[Path, int, dict]]:
-    """(path, line, record) for each record, after checking that `fields` are present."""
+def _records(
+    path: str | os.PathLike, fields: tuple[str, ...], columns: Mapping[str, str] | None
+) -> Iterator[tuple[Path, int, dict]]:
+    """(path, line, record) for each record, after checking that `fields` are present; a
+    record's keys are field names, read from the file's columns named in `columns`."""
+    columns = dict(columns or {})
+    known = (*fields, "subgroup") if fields == PAIR_FIELDS else fields
+    unknown = [field for field in columns if field not in known]
+    if unknown:
+        raise ValueError(f"columns names unknown field(s) {unknown}; valid fields: {known}")
     source = Path(path)
     if not source.is_file():
         raise FileNotFoundError(f"Data file {source} does not exist")
     suffix = source.suffix.lower()
     if suffix in CSV_SUFFIXES:
-        records = _csv_records(source, CSV_SUFFIXES[suffix], fields)
+        file_fields = tuple(columns.get(field, field) for field in fields)
+        records = _csv_records(source, CSV_SUFFIXES[suffix], file_fields)
     elif suffix in JSONL_SUFFIXES:
         records = _jsonl_records(source)
     else:
@@ -149,9 +159,10 @@ def _records(path: str | os.PathLike, fields: tuple[str, ...]) -> Iterator[tuple
             f"use one of {sorted([*CSV_SUFFIXES, *JSONL_SUFFIXES])}"
         )
     for line, record in records:
+        record = {**record, **{field: record.get(column) for field, column in columns.items()}}
         for field in fields:
             if record.get(field) in (None, ""):
-                raise DataFileError(source, line, f"missing field {field!r}")
+                raise DataFileError(source, line, f"missing field {columns.get(field, field)!r}")
         yield source, line, record
 
 
@@ -180,17 +191,21 @@ def _integer(path: Path, line: int, field: str, value: Any) -> int:
     raise DataFileError(path, line, f"field {field!r} must be an integer, got {value!r}")
 
 
-def read_pair_samples(path: str | os.PathLike) -> list[SimilarityPairSample]:
+def read_pair_samples(
+    path: str | os.PathLike, columns: Mapping[str, str] | None = None
+) -> list[SimilarityPairSample]:
     """Pairs `obj_a, obj_b, score [, subgroup]` from a CSV/TSV or JSONL file.
 
     Args:
         path: a CSV, TSV or JSONL file with the fields `obj_a`, `obj_b`, `score`.
+        columns: the file's column (or JSON key) of a field named otherwise there, e.g.
+            `{"obj_a": "question", "obj_b": "answer"}`.
 
     Returns:
         one `SimilarityPairSample` per record.
     """
     samples = []
-    for source, line, record in _records(path, PAIR_FIELDS):
+    for source, line, record in _records(path, PAIR_FIELDS, columns):
         subgroup = record.get("subgroup")
         samples.append(
             SimilarityPairSample(
@@ -244,7 +259,9 @@ def _warn_objects_in_several_groups(path: Path, samples: list[SimilarityGroupSam
         )
 
 
-def read_group_samples(path: str | os.PathLike) -> list[SimilarityGroupSample]:
+def read_group_samples(
+    path: str | os.PathLike, columns: Mapping[str, str] | None = None
+) -> list[SimilarityGroupSample]:
     """Labelled objects `obj, group` from a CSV/TSV or JSONL file.
 
     Labels are kept as the file names them (use `GroupLabels` for integer ids), except that a
@@ -252,12 +269,14 @@ def read_group_samples(path: str | os.PathLike) -> list[SimilarityGroupSample]:
 
     Args:
         path: a CSV, TSV or JSONL file with the fields `obj`, `group`.
+        columns: the file's column (or JSON key) of a field named otherwise there, e.g.
+            `{"obj": "text", "group": "category"}`.
 
     Returns:
         one `SimilarityGroupSample` per record.
     """
     samples, source = [], Path(path)
-    for source, line, record in _records(path, GROUP_FIELDS):
+    for source, line, record in _records(path, GROUP_FIELDS, columns):
         samples.append(
             SimilarityGroupSample(obj=record["obj"], group=_label(source, line, record["group"]))
         )

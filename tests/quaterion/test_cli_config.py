@@ -58,6 +58,15 @@ def test_yaml_and_toml_files_give_the_same_config(tmp_path):
         ({**VALID, "batch_size": 0}, "'batch_size' must be at least 1"),
         ({**VALID, "encoder": {"name": "hf"}}, "'encoder.path' is required"),
         ({**VALID, "lr": float("nan")}, "'lr' must be a finite number, got nan"),
+        ({**VALID, "data": {"kind": "wordnet-lexical", "columns": {}}}, "'data.columns' is for"),
+        (
+            {**VALID, "data": {"kind": "csv", "path": "x", "columns": {"text": "obj"}}},
+            "'data.columns' is 'text', which is not known; valid values: obj_a",
+        ),
+        (
+            {**VALID, "data": {"kind": "csv", "path": "x", "columns": {"obj": 3}}},
+            "'data.columns.obj' must be str, got int 3",
+        ),
         ({**VALID, "data": {"kind": "csv", "path": "x", "val_fraction": float("inf")}}, "finite"),
         (
             {**VALID, "loss": {"name": "TripletLoss", "kwargs": {"margin": float("nan")}}},

@@ -27,7 +27,9 @@ def write_csv(path, rows, header="obj,group", encoding="utf-8"):
     return path
 
 
-def write_config(root, data_path, tiny_bert, loss="TripletLoss", loss_kwargs='mining = "all"'):
+def write_config(
+    root, data_path, tiny_bert, loss="TripletLoss", loss_kwargs='mining = "all"', columns=""
+):
     config = root / "fit.toml"
     config.write_text(
         f"""
@@ -41,6 +43,7 @@ output_dir = "{root / "servable"}"
 kind = "csv"
 path = "{data_path}"
 val_fraction = 0.25
+{columns}
 
 [encoder]
 name = "hf"
@@ -188,3 +191,14 @@ def test_softmax_loss_trains_on_string_labels(capsys, tiny_bert, intents_csv, tm
     code, out, err = run(capsys, "fit", config)
     assert code == 0, err
     assert json.loads((tmp_path / "servable" / "config.json").read_text())
+
+
+def test_a_file_with_its_own_column_names_trains_through_data_columns(capsys, tiny_bert, tmp_path):
+    rows = [(text, name) for name, texts in INTENTS.items() for text in texts]
+    data = write_csv(tmp_path / "intents.csv", rows, header="text,category")
+    code, out, err = run(capsys, "fit", write_config(tmp_path, data, tiny_bert))
+    assert code != 0 and "data.columns" in err  # the error says how to name them
+    columns = 'columns = { obj = "text", group = "category" }'
+    code, out, err = run(capsys, "fit", write_config(tmp_path, data, tiny_bert, columns=columns))
+    assert code == 0, err
+    assert "Groups: billing (6), cancel (6), password (6), shipping (6)" in out

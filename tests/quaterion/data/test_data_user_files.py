@@ -127,3 +127,24 @@ def test_an_object_under_two_groups_is_counted_in_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"2 object\(s\) are listed under two groups or more"):
         samples = read_group_samples(path)
     assert len(samples) == 6
+
+
+def test_columns_name_the_files_own_headers(tmp_path):
+    path = tmp_path / "intents.csv"
+    path.write_text("id,text,category\n1,where is my parcel,shipping\n2,reset it,password\n")
+    columns = {"obj": "text", "group": "category"}
+    assert read_group_samples(path, columns) == [
+        SimilarityGroupSample("where is my parcel", "shipping"),
+        SimilarityGroupSample("reset it", "password"),
+    ]
+    with pytest.raises(DataFileError, match=r"lacks column\(s\) \['obj', 'group'\].*data.columns"):
+        read_group_samples(path)
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"q": "cat?", "a": "a feline", "score": 1}\n')
+    assert read_pair_samples(qa, {"obj_a": "q", "obj_b": "a"}) == [
+        SimilarityPairSample("cat?", "a feline", 1.0, 0)
+    ]
+    with pytest.raises(DataFileError, match="missing field 'answer'"):  # the file's name
+        read_pair_samples(qa, {"obj_a": "q", "obj_b": "answer"})
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['label'\]"):
+        read_group_samples(path, {"label": "category"})
