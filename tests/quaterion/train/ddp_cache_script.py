@@ -17,9 +17,9 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/ (conftest helpers)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/ (support helpers)
 
-from conftest import (  # noqa: E402
+from support import (  # noqa: E402
     HeadModel,
     VectorEncoder,
     group_samples,

@@ -3,7 +3,7 @@
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import VectorEncoder, group_samples, make_clusters
+from support import VectorEncoder, group_samples, make_clusters
 
 from quaterion import Quaterion, TrainableModel
 from quaterion.dataset import GroupSimilarityDataLoader

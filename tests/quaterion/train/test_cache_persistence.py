@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import HeadModel, VectorEncoder, group_samples, make_clusters
+from support import HeadModel, VectorEncoder, group_samples, make_clusters
 
 from quaterion.dataset import GroupSimilarityDataLoader
 from quaterion.loss import TripletLoss

@@ -4,7 +4,7 @@ give the same embeddings as the plain model."""
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import VectorEncoder, group_samples, make_clusters
+from support import VectorEncoder, group_samples, make_clusters
 from torch import Tensor
 
 from quaterion import Quaterion, TrainableModel
