@@ -1,14 +1,13 @@
 """Cache set-up for TrainableModel: plan, fill (or load) the cache, hand back the fit loaders.
 
 `CachePlan` validates the configuration and decides, in one place, which encoders cache where,
-their key extractors, and whether the cache is full. `setup_cache` then fills every split in
-one inference pass (reusing `save_dir` when fingerprints match) and returns what `trainer.fit`
-iterates: full-cache loaders (batches are index tensors into cached rows and pre-collated
-targets) when every encoder is cached, else copies of the given loaders whose collator hands
-cached encoders their rows (`CacheTrainCollator`). The given loaders are never changed.
-
-Under DDP every process holds all rows; each fills its own cache before training. With
-`save_dir`, rank 0 writes the files and processes started after it load them.
+their key extractors, and whether the cache is full. `setup_cache` fills every split in one
+inference pass (`fill_split`, reusing `save_dir` when fingerprints match) and returns what
+`trainer.fit` iterates: full-cache loaders (batches are index tensors into cached rows and
+pre-collated targets) when every encoder is cached, else copies of the given loaders whose
+collator hands cached encoders their rows (`CacheTrainCollator`). The given loaders are never
+changed. Under DDP every process holds all rows; with `save_dir`, rank 0 writes the files and
+the processes started after it load them.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,13 +41,12 @@ class CachePlan:
     """Which encoders cache where, with which key extractors, and whether every one does."""
 
     cache_types: dict[str, CacheType]
-    key_extractors: dict[str, Callable[[Any], Hashable]]
+    key_extractors: dict[str, Callable]
     full: bool  # every encoder cached and every loader indexable: batches are indices
 
     @classmethod
-    def of(
-        cls, encoders: dict[str, Encoder], config: CacheConfig, loaders: Iterable[Any]
-    ) -> CachePlan | None:
+    def of(cls, encoders: dict[str, Encoder], config: CacheConfig, loaders: Iterable[Any]
+           ) -> CachePlan | None:  # fmt: skip
         """The plan, or None when nothing is cached; ValueError names a bad configuration."""
         if config.cache_type is None and not config.mapping:
             raise ValueError(
@@ -61,27 +59,10 @@ class CachePlan:
                 f"model's encoders are {sorted(encoders)}",
                 stacklevel=3,
             )
-        types = {}
-        for name, encoder in encoders.items():
-            cache_type = _cache_type(config.mapping.get(name, config.cache_type), name)
-            if cache_type is CacheType.NONE:
-                continue
-            if encoder.trainable:
-                if name in config.mapping:
-                    raise ValueError(
-                        f"Can't configure cache for encoder '{name}': it is trainable, and only "
-                        "frozen encoders can be cached; remove it from CacheConfig.mapping"
-                    )
-                continue
-            if cache_type is CacheType.GPU and not torch.cuda.is_available():
-                raise ValueError(
-                    f"CacheType.GPU was chosen for encoder '{name}', but CUDA is not available; "
-                    "use CacheType.CPU or CacheType.AUTO (the trainer's device)"
-                )
-            types[name] = cache_type
+        types = {name: _cache_type(config, name, encoder) for name, encoder in encoders.items()}
+        types = {name: kind for name, kind in types.items() if kind is not CacheType.NONE}
         extractors = config.key_extractors
-        if callable(extractors):
-            extractors = dict.fromkeys(types, extractors)
+        extractors = dict.fromkeys(types, extractors) if callable(extractors) else extractors
         if unknown := sorted(set(extractors) - set(encoders)):
             raise ValueError(
                 f"CacheConfig.key_extractors names unknown encoders {unknown}; the model's "
@@ -89,11 +70,42 @@ class CachePlan:
             )
         for name in sorted(set(extractors) - set(types)):
             logger.info("Key extractor of encoder '%s' ignored: the encoder is not cached", name)
-        if not types:
-            return None
         full = len(types) == len(encoders) and all(map(_indexable, loaders))
         keys = {name: extractor for name, extractor in extractors.items() if name in types}
-        return cls(types, keys, full)
+        return cls(types, keys, full) if types else None
+
+
+def _cache_type(config: CacheConfig, name: str, encoder: Encoder) -> CacheType:
+    """Where encoder `name` caches (NONE: it does not); ValueError if it cannot."""
+    value = config.mapping.get(name, config.cache_type)
+    try:
+        cache_type = CacheType(value) if value is not None else CacheType.NONE
+    except ValueError:
+        raise ValueError(
+            f"Unknown cache type {value!r} for encoder '{name}'; use one of "
+            f"{[cache_type.value for cache_type in CacheType]}"
+        ) from None
+    if encoder.trainable and name in config.mapping and cache_type is not CacheType.NONE:
+        raise ValueError(
+            f"Can't configure cache for encoder '{name}': it is trainable, and only frozen "
+            "encoders can be cached; remove it from CacheConfig.mapping"
+        )
+    if cache_type is CacheType.GPU and not torch.cuda.is_available():
+        raise ValueError(
+            f"CacheType.GPU was chosen for encoder '{name}', but CUDA is not available; use "
+            "CacheType.CPU or CacheType.AUTO (the trainer's device)"
+        )
+    return CacheType.NONE if encoder.trainable else cache_type
+
+
+def _indexable(loader: SimilarityDataLoader) -> bool:
+    """Whether batches of this loader can be built from pre-collated targets by indexing."""
+    loader_class = type(loader)
+    return (
+        not isinstance(loader.dataset, IterableDataset)
+        and pre_collate_fn_of(loader.collate_fn) == loader_class.pre_collate_fn
+        and loader_class.index_targets.__func__ is not SimilarityDataLoader.index_targets.__func__
+    )
 
 
 class CacheMixin:
@@ -102,10 +114,7 @@ class CacheMixin:
     cache_config: CacheConfig
 
     def setup_cache(
-        self,
-        trainer: Any,
-        train_dataloader: SimilarityDataLoader,
-        val_dataloader: SimilarityDataLoader | None,
+        self, trainer: Any, train_dataloader: Any, val_dataloader: Any | None
     ) -> tuple[Any, Any | None]:
         """Cache frozen encoders' embeddings; return the loaders `trainer.fit` should iterate
         (the given ones when nothing is cached). Raises ValueError for a bad configuration."""
@@ -113,10 +122,10 @@ class CacheMixin:
         encoders: dict[str, Encoder] = self.model.encoders
         loaders = {"train": train_dataloader, "val": val_dataloader}
         loaders = {split: loader for split, loader in loaders.items() if loader is not None}
-        plan = CachePlan.of(encoders, self.cache_config, loaders.values())
+        config = self.cache_config
+        plan = CachePlan.of(encoders, config, loaders.values())
         if plan is None:
             return train_dataloader, val_dataloader
-        config = self.cache_config
         main_process = trainer is None or trainer.is_global_zero
         store = CacheStore(config.save_dir) if config.save_dir else None
         if store is not None and main_process:
@@ -130,8 +139,8 @@ class CacheMixin:
             progress=main_process and getattr(trainer, "progress_bar_callback", True) is not None,
         )
         cached = {
-            name: InMemoryCacheEncoder(encoders[name], cache_type)
-            for name, cache_type in plan.cache_types.items()
+            name: InMemoryCacheEncoder(encoders[name], kind)
+            for name, kind in plan.cache_types.items()
         }
         fit_loaders = {}
         for split, loader in loaders.items():
@@ -145,12 +154,12 @@ class CacheMixin:
                 fit_loaders[split] = full_cache_loader(
                     loader, result.targets, row_maps, result.meta
                 )
-            else:
-                fit_loaders[split] = copy.copy(loader)
-                fit_loaders[split]._iterator = None  # the given loader's workers hold its collator
-                fit_loaders[split].collate_fn = CacheTrainCollator.for_encoders(
-                    loader.collate_fn, {**encoders, **cached}, row_maps=row_maps
-                )
+                continue
+            fit_loaders[split] = copy.copy(loader)
+            fit_loaders[split]._iterator = None  # the given loader's workers hold its collator
+            fit_loaders[split].collate_fn = CacheTrainCollator.for_encoders(
+                loader.collate_fn, {**encoders, **cached}, row_maps=row_maps
+            )
         encoders.update(cached)
         return fit_loaders["train"], fit_loaders.get("val")
 
@@ -160,25 +169,3 @@ class CacheMixin:
         for name, encoder in list(encoders.items()):
             if isinstance(encoder, CacheEncoder):
                 encoders[name] = encoder.wrapped_encoder
-
-
-def _cache_type(value: CacheType | str | None, name: str) -> CacheType:
-    if value is None:
-        return CacheType.NONE
-    try:
-        return CacheType(value)
-    except ValueError:
-        raise ValueError(
-            f"Unknown cache type {value!r} for encoder '{name}'; use one of "
-            f"{[cache_type.value for cache_type in CacheType]}"
-        ) from None
-
-
-def _indexable(loader: SimilarityDataLoader) -> bool:
-    """Whether batches of this loader can be built from pre-collated targets by indexing."""
-    loader_class = type(loader)
-    return (
-        not isinstance(loader.dataset, IterableDataset)
-        and pre_collate_fn_of(loader.collate_fn) == loader_class.pre_collate_fn
-        and loader_class.index_targets.__func__ is not SimilarityDataLoader.index_targets.__func__
-    )

@@ -115,11 +115,15 @@ class CacheStore:
             return None
         return entry
 
-    def load(self, encoder: str, split: str, entry: StoredEntry) -> torch.Tensor | None:
-        """The stored rows (memory-mapped), or None (logged) when the file does not match its
-        manifest."""
+    def load(self, encoder: str, split: str, entry: StoredEntry, data_fingerprint: str,
+             num_rows: int) -> torch.Tensor | None:  # fmt: skip
+        """The stored rows (memory-mapped) if they are of this data (`data_fingerprint`,
+        `num_rows`) and the file matches its manifest; else None, logged."""
         tensor_path, _ = self._paths(encoder, split)
         where = f"cache of encoder '{encoder}' ({split})"
+        if entry.data_fingerprint != data_fingerprint:
+            logger.warning("Rebuilding the %s: the data changed since it was stored", where)
+            return None
         try:
             rows = map_rows(tensor_path)
         except (FileNotFoundError, CorruptFileError) as exc:
@@ -135,6 +139,12 @@ class CacheStore:
         if problem is not None:
             logger.warning("Rebuilding the %s: %s is corrupted (%s)", where, tensor_path, problem)
             return None
+        if len(rows) != num_rows:
+            logger.warning(
+                "Rebuilding the %s: %d rows stored, %d expected", where, len(rows), num_rows
+            )
+            return None
+        logger.info("Reusing the %s from %s", where, self.root)
         return rows
 
     def save(self, encoder: str, split: str, rows: torch.Tensor, encoder_fingerprint: str,
