@@ -1,5 +1,6 @@
 """TripletLoss: loop oracle per mining strategy, pytorch-metric-learning, reference values, XBM."""
 
+import json
 import math
 import warnings
 
@@ -16,7 +17,7 @@ G6 = torch.tensor([1, 2, 3, 3, 2, 1])
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
 
 
-def oracle(distance_rows, positive, negative, margin, mining, soft=False):
+def oracle(distance_rows, positive, negative, margin, mining, soft=False, scale_gap=True):
     """Plain loops over a distance matrix given as nested lists, masks as nested bools."""
     n_anchors, n_others = len(distance_rows), len(distance_rows[0])
     if mining == "all":
@@ -39,6 +40,8 @@ def oracle(distance_rows, positive, negative, margin, mining, soft=False):
             hardest_negatives.append(hardest_negative)
         if soft:
             return sum(math.log1p(math.exp(g)) for g in gaps) / len(gaps)
+        if not scale_gap:
+            return sum(max(g + margin, 0) for g in gaps) / len(gaps)
         mean_negative = sum(hardest_negatives) / len(hardest_negatives)
         if abs(mean_negative) < 1e-6:  # collapsed embeddings: the documented floor
             mean_negative = 1e-6
@@ -82,18 +85,27 @@ def loop_distances(name, anchors, others):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize(
-    ("mining", "soft"), [("all", False), ("hard", False), ("hard", True), ("semi_hard", False)]
+    ("mining", "soft", "scale_gap"),
+    [
+        ("all", False, True),
+        ("hard", False, True),
+        ("hard", True, True),
+        ("hard", False, False),
+        ("semi_hard", False, True),
+    ],
 )
 @pytest.mark.parametrize("name", ["cosine", "euclidean", "manhattan", "dot_product"])
-def test_matches_loop_oracle(dtype, mining, soft, name):
+def test_matches_loop_oracle(dtype, mining, soft, scale_gap, name):
     gen = torch.Generator().manual_seed(3)
     embeddings = torch.cat([torch.tensor(E6), torch.randn(6, 3, generator=gen)]).to(dtype)
     groups = torch.cat([G6, torch.tensor([1, 4, 4, 2, 3, 4])])
-    loss = TripletLoss(margin=0.3, distance_metric_name=name, mining=mining, soft=soft)
+    loss = TripletLoss(
+        margin=0.3, distance_metric_name=name, mining=mining, soft=soft, scale_gap=scale_gap
+    )
     value = loss(embeddings=embeddings, groups=groups)
     positive, negative = masks(groups.tolist(), groups.tolist(), same_batch=True)
     rows = loop_distances(name, embeddings, embeddings)
-    expected = oracle(rows, positive, negative, 0.3, mining, soft)
+    expected = oracle(rows, positive, negative, 0.3, mining, soft, scale_gap)
     assert value.dtype == dtype and value.dim() == 0
     tolerance = TOLERANCE[dtype] * (10 if name in ("manhattan", "dot_product") else 1)
     assert value.item() == pytest.approx(expected, rel=tolerance, abs=tolerance)
@@ -164,16 +176,18 @@ def test_all_mining_gradient_matches_pytorch_metric_learning():
 
 
 @pytest.mark.parametrize(
-    ("mining", "soft"), [("all", False), ("hard", False), ("semi_hard", False)]
+    ("mining", "scale_gap"), [("all", True), ("hard", True), ("hard", False), ("semi_hard", True)]
 )
-def test_xbm_loss_matches_loop_oracle(mining, soft):
+def test_xbm_loss_matches_loop_oracle(mining, scale_gap):
     gen = torch.Generator().manual_seed(2)
     embeddings, memory = torch.randn(5, 3, generator=gen), torch.randn(11, 3, generator=gen)
     groups, memory_groups = torch.randint(0, 3, (5,), generator=gen), torch.arange(11) % 3
-    value = TripletLoss(mining=mining).xbm_loss(embeddings, groups, memory, memory_groups)
+    loss = TripletLoss(mining=mining, scale_gap=scale_gap)
+    value = loss.xbm_loss(embeddings, groups, memory, memory_groups)
     positive, negative = masks(groups.tolist(), memory_groups.tolist(), same_batch=False)
     rows = loop_distances("cosine", embeddings, memory)
-    assert value.item() == pytest.approx(oracle(rows, positive, negative, 0.5, mining), rel=1e-5)
+    expected = oracle(rows, positive, negative, 0.5, mining, scale_gap=scale_gap)
+    assert value.item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_xbm_reference_value_and_memory_behaviour():
@@ -220,6 +234,25 @@ def test_hard_mining_on_nearly_collapsed_embeddings_matches_a_worked_example():
     torch.testing.assert_close(grad, expected, rtol=1e-9, atol=0)
 
 
+@pytest.mark.parametrize(("scale_gap", "expected"), [(False, 0.7), (True, 2.6 / 3)])
+def test_plain_and_scaled_hard_gap_match_a_worked_example(scale_gap, expected):
+    """Points 0, 1, 2, 3 on a line (groups a, a, b, b), Euclidean distance, margin 1.2.
+
+    Hardest (positive, negative) per anchor: (1, 2), (1, 1), (1, 1), (1, 2); gaps -1, 0, 0, -1.
+    Plain: mean(relu(0.2), 1.2, 1.2, relu(0.2)) = 0.7, and every anchor is active, so the
+    gradient is [-1, 5, -5, 1] / 4 (the gaps as functions of the points, as above).
+    Scaled by the mean hardest negative 1.5: mean(1.2 - 2/3, 1.2, 1.2, 1.2 - 2/3) = 2.6 / 3.
+    """
+    points = torch.arange(4, dtype=torch.float64).unsqueeze(1).requires_grad_()
+    loss = TripletLoss(margin=1.2, distance_metric_name="euclidean", scale_gap=scale_gap)
+    value = loss(points, torch.tensor([0, 0, 1, 1]))
+    assert value.item() == pytest.approx(expected, abs=1e-12)
+    if not scale_gap:
+        (grad,) = torch.autograd.grad(value, points)
+        expected_grad = torch.tensor([[-1.0], [5.0], [-5.0], [1.0]], dtype=torch.float64) / 4
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-12, atol=0)
+
+
 @pytest.mark.parametrize("name", ["cosine", "euclidean", "manhattan"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_hard_mining_on_collapsed_embeddings_is_finite(name, dtype):
@@ -241,6 +274,8 @@ def test_errors_and_config():
         TripletLoss(distance_metric_name="cos")
     with pytest.warns(UserWarning, match="soft=True"):
         TripletLoss(mining="all", soft=True)
+    with pytest.warns(UserWarning, match=r"scale_gap=False\) only changes mining='hard'"):
+        TripletLoss(mining="semi_hard", scale_gap=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         TripletLoss(mining="hard", soft=True)
@@ -251,7 +286,13 @@ def test_errors_and_config():
         "mining": "all",
         "soft": False,
         "distributed": False,
+        "scale_gap": True,
     }
+    plain = TripletLoss(margin=0.1, scale_gap=False)
+    restored = TripletLoss(**json.loads(json.dumps(plain.get_config_dict())))
+    assert restored.scale_gap is False and restored.get_config_dict() == plain.get_config_dict()
+    embeddings = torch.tensor(E6)
+    assert restored(embeddings, G6).item() == plain(embeddings, G6).item()
 
 
 def test_group_loss_without_xbm_names_the_class():
