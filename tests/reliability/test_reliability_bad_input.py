@@ -8,6 +8,7 @@ without writing anything (no checkpoint, cache file or servable appears).
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from collections.abc import Callable
@@ -33,6 +34,8 @@ from quaterion.cli.components import load_config
 from quaterion.cli.config import ConfigError, DataConfig
 from quaterion.cli.data_sources import load_task
 from quaterion.cli.evaluate_command import evaluate_samples
+from quaterion.cli.export_command import run_export
+from quaterion.cli.fit_command import check_outputs
 from quaterion.data import DataFileError
 from quaterion.dataset import (
     GroupLabels,
@@ -119,6 +122,21 @@ def _fit_config(**changes: Any) -> dict[str, Any]:
     config: dict[str, Any] = {"data": {"kind": "csv", "path": "pairs.csv"}, "epochs": 1}
     config.update(changes)
     return config
+
+
+def _fit_outputs(output: Path, cache: Path | None = None, resume: str | None = None) -> Thunk:
+    """`quaterion fit`'s check of its output places (run before any data are loaded)."""
+    return lambda: check_outputs(str(output), None if cache is None else str(cache), resume)
+
+
+def _foreign_directory(ctx: Ctx) -> Path:
+    ctx.file("notes.txt", "mine")
+    return ctx.root
+
+
+def _export(ctx: Ctx, onnx: Path) -> Thunk:
+    args = argparse.Namespace(servable=str(ctx.root / "s"), onnx=str(onnx), overwrite=False)
+    return lambda: run_export(args)
 
 
 def _load_cli_config(ctx: Ctx, config: dict[str, Any] | str) -> Thunk:
@@ -670,6 +688,46 @@ ROWS = [
         lambda c: lambda: GroupLabels([1, [2, 3]]),
         TypeError,
         ("sample 1", "hashable", "list"),
+    ),
+    # ---- places a run writes, checked before any work (`quaterion fit` / `export`) ----
+    Bad(
+        "fit_servable_path_is_a_file",
+        lambda c: _fit_outputs(c.file("servable", "x")),
+        NotADirectoryError,
+        ("servable directory", "is a file", "directory is needed", "choose another path"),
+    ),
+    Bad(
+        "fit_servable_path_is_a_foreign_directory",
+        lambda c: _fit_outputs(_foreign_directory(c)),
+        FileExistsError,
+        ("servable directory", "must not overwrite", "new or empty directory"),
+    ),
+    Bad(
+        "fit_cache_dir_under_a_file",
+        lambda c: _fit_outputs(c.root / "out", cache=c.file("taken", "x") / "cache"),
+        NotADirectoryError,
+        ("cache directory", "cannot be created", "taken is a file"),
+    ),
+    Bad(
+        "fit_checkpoint_path_is_a_directory",
+        lambda c: (
+            (c.root / "out.ckpt").mkdir(),
+            _fit_outputs(c.root / "out"),
+        )[1],
+        IsADirectoryError,
+        ("checkpoint file", "out.ckpt", "is a directory", "file path"),
+    ),
+    Bad(
+        "fit_resume_without_a_checkpoint",
+        lambda c: _fit_outputs(c.root / "out", resume=str(c.root / "gone.ckpt")),
+        FileNotFoundError,
+        ("no checkpoint to resume from", "gone.ckpt", "run without --resume"),
+    ),
+    Bad(
+        "export_onto_an_existing_file",
+        lambda c: _export(c, c.file("model.onnx", "keep")),
+        FileExistsError,
+        ("onnx file", "already exists", "--overwrite"),
     ),
 ]
 
