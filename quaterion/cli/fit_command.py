@@ -89,6 +89,7 @@ def run_fit(args: argparse.Namespace) -> int:
     """Load and check the config and the output places, train (or resume), save the
     servable; prints where it went. A stop by signal returns 130 / 143 after saving."""
     import torch
+    from torch.utils.data import RandomSampler
 
     from quaterion.cli.components import (
         build_encoder,
@@ -124,9 +125,11 @@ def run_fit(args: argparse.Namespace) -> int:
     if task.labels is not None:  # losses take integer ids: sorted labels -> 0..G-1
         print(f"Groups: {task.labels.summary()}")
         train, held_out = task.labels.to_ids(train), task.labels.to_ids(held_out)
-    generator = torch.Generator()  # seeded per epoch: same shuffles with a reused cache, resumed
+    # the shuffle's own generator, seeded per epoch (ReseedEachEpoch): the same order with a
+    # reused cache and after a resume; the loader has none, so nothing else draws from it
+    generator = torch.Generator()
     train_loader = loader_type(
-        train, batch_size=config.batch_size, shuffle=True, generator=generator
+        train, batch_size=config.batch_size, sampler=RandomSampler(train, generator=generator)
     )
     val_loader = loader_type(held_out, batch_size=config.batch_size)
     checkpoint = checkpoint_path(output)

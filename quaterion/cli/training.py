@@ -117,8 +117,11 @@ class ReseedEachEpoch(pl.Callback):
     """Seed the shuffling `generator` with `seed + epoch` when each epoch starts.
 
     Each epoch's order then depends on the seed and the epoch alone, so a fit resumed from a
-    checkpoint at epoch E shuffles epochs E, E+1, ... as the uninterrupted fit did (cached
-    loaders draw the order when the epoch's first batch is taken, after this hook).
+    checkpoint at epoch E shuffles epochs E, E+1, ... as the uninterrupted fit did. Give the
+    generator to the loader's `RandomSampler` only, not to the loader: a loader draws a worker
+    seed from its own generator when an epoch's iterator is made, which Lightning does before
+    this hook on the first epoch of a run and after it on later ones; the sampler draws the
+    order when the first batch is taken, after this hook.
     """
 
     def __init__(self, generator: torch.Generator, seed: int):
