@@ -1,18 +1,22 @@
-"""Training and held-out samples for the CLI, from a config's `data` section or a data file."""
+"""Training and held-out samples for the CLI, from a config's `data` section or a data file.
+
+Imports only the standard library at module level (the data packages need torch), so that
+commands can take its arguments while `quaterion --help` stays instant.
+"""
 
 from __future__ import annotations
 
+import argparse
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quaterion.cli.config import ConfigError, DataConfig
-from quaterion.data.wordnet import BROAD_NOUN_CATEGORIES
-from quaterion.dataset.group_labels import GroupLabels
 
-#: lexical categories of `wordnet-lexical` when the config names none
-DEFAULT_CATEGORIES = BROAD_NOUN_CATEGORIES
+if TYPE_CHECKING:
+    from quaterion.dataset.group_labels import GroupLabels
+
 #: sample count of the WordNet / Fashion-MNIST kinds when the config gives no `limit`
 DEFAULT_LIMIT = 2000
 CONFIG_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
@@ -39,9 +43,11 @@ class Task:
 
 def _wordnet_lexical(config: DataConfig, limit: int) -> list[Any]:
     from quaterion.data import LEXNAMES, definition_groups, load_wordnet, subsample
+    from quaterion.data.wordnet import BROAD_NOUN_CATEGORIES
     from quaterion.dataset import SimilarityGroupSample
 
-    categories = list(config.categories or DEFAULT_CATEGORIES)
+    # without categories in the config: the demo's broad set
+    categories = list(config.categories or BROAD_NOUN_CATEGORIES)
     unknown = [name for name in categories if not name.startswith("noun.") or name not in LEXNAMES]
     if unknown:
         nouns = [name for name in LEXNAMES if name.startswith("noun.")]
@@ -118,6 +124,7 @@ def load_task(config: DataConfig, kind: str) -> Task:
     kind is split by sample.
     """
     from quaterion.data import train_held_out_split
+    from quaterion.dataset.group_labels import GroupLabels
 
     provided = data_kind(config)
     if provided is not None and provided != kind:
@@ -145,24 +152,61 @@ def _data_name(config: DataConfig) -> str:
     return str(config.path) if config.kind in ("csv", "jsonl") else f"data.kind {config.kind!r}"
 
 
-def load_evaluation_samples(spec: str) -> tuple[str, list[Any]]:
+def add_columns_argument(parser: argparse.ArgumentParser) -> None:
+    """`--columns FIELD=COLUMN ...`: a data file's own column names."""
+    parser.add_argument(
+        "--columns",
+        nargs="+",
+        metavar="FIELD=COLUMN",
+        help="the file's column of a field it names otherwise, e.g. --columns obj=text "
+        "group=category",
+    )
+
+
+def parse_columns(items: list[str] | None) -> dict[str, str]:
+    """`["obj=text", "group=category"]` -> `{"obj": "text", "group": "category"}`."""
+    columns = {}
+    for item in items or []:
+        field, equals, column = item.partition("=")
+        if not (field and equals and column):
+            raise ValueError(f"--columns takes FIELD=COLUMN items (e.g. obj=text), got {item!r}")
+        columns[field] = column
+    return columns
+
+
+def load_evaluation_samples(spec: str, columns: list[str] | None = None) -> tuple[str, list[Any]]:
     """(kind, samples) named on the command line: a config file (its held-out split) or a
-    CSV/TSV/JSONL file of groups (`obj, group`) or pairs (`obj_a, obj_b, score`)."""
+    CSV/TSV/JSONL file of groups (`obj, group`) or pairs (`obj_a, obj_b, score`), whose own
+    column names `columns` (`--columns obj=text group=category`) may give."""
     from quaterion.cli.components import load_config, loss_kind
     from quaterion.data import DataFileError, read_group_samples, read_pair_samples
+    from quaterion.data.user_files import GROUP_FIELDS, PAIR_FIELDS
 
     path = Path(spec)
+    names = parse_columns(columns)
     if path.suffix.lower() in CONFIG_SUFFIXES:
+        if names:
+            raise ValueError("--columns is for data files; a fit config names them in data.columns")
         config = load_config(path)
         kind = loss_kind(config.loss.name)
         return kind, load_task(config.data, kind).held_out
-    try:
-        return "groups", read_group_samples(path)
-    except DataFileError as group_error:
+    readers = [
+        (kind, read, fields)
+        for kind, read, fields in (
+            ("groups", read_group_samples, GROUP_FIELDS),
+            ("pairs", read_pair_samples, (*PAIR_FIELDS, "subgroup")),
+        )
+        if set(names) <= set(fields)
+    ]
+    if not readers:
+        raise ValueError(
+            f"--columns names fields {sorted(names)}; groups have {GROUP_FIELDS}, pairs "
+            f"{PAIR_FIELDS} (and subgroup)"
+        )
+    problems = []
+    for kind, read, _ in readers:
         try:
-            return "pairs", read_pair_samples(path)
-        except DataFileError as pair_error:
-            raise ValueError(
-                f"{path} holds neither groups ({group_error.problem}) nor pairs "
-                f"({pair_error.problem})"
-            ) from pair_error
+            return kind, read(path, names)
+        except DataFileError as error:
+            problems.append(f"{kind} ({error.problem})")
+    raise ValueError(f"{path} holds neither " + " nor ".join(problems))

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from quaterion.cli.data_sources import add_columns_argument
+
 #: cut-offs of `quaterion evaluate` without -k (those larger than the data are left out)
 DEFAULT_KS = (1, 10)
 
@@ -28,6 +30,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    add_columns_argument(parser)
     parser.add_argument(
         "--baseline",
         action="store_true",
@@ -96,7 +99,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if args.k is not None:  # below 1 is wrong for any data: say so before loading it
         check_ks(args.k, candidates=max(args.k))
-    kind, samples = load_evaluation_samples(args.data)
+    kind, samples = load_evaluation_samples(args.data, args.columns)
     model = SimilarityModel.load(args.servable)
     metrics = evaluate_samples(model, kind, samples, args.k)
     baseline = (

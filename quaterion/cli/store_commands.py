@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from quaterion.cli.data_sources import add_columns_argument
 from quaterion.serving.locations import DEFAULT_COLLECTION
 
 
@@ -27,6 +28,7 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
         help="a CSV/TSV/JSONL file of groups (obj, group) or pairs (obj_a, obj_b, score; the "
         "obj_b column is indexed), or a fit config (its held-out split)",
     )
+    add_columns_argument(parser)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--store", help="directory of an embedded Qdrant Edge store")
     where.add_argument("--url", help="URL of a Qdrant server, e.g. http://localhost:6333")
@@ -51,7 +53,7 @@ def run_index(args: argparse.Namespace) -> int:
 
     if args.store is not None:
         check_output_dir(args.store, "vector store directory (--store)")
-    kind, samples = load_evaluation_samples(args.data)
+    kind, samples = load_evaluation_samples(args.data, args.columns)
     if kind == "groups":
         objects, labels = [s.obj for s in samples], [s.group for s in samples]
     else:

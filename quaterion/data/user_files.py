@@ -102,8 +102,8 @@ def _csv_records(
                     path,
                     1,
                     f"header lacks column(s) {missing} (found {columns}); rename them, or "
-                    "name the file's columns in the fit config, e.g. `data.columns: {obj: "
-                    "text, group: category}`",
+                    "name the file's own columns: `data.columns: {obj: text, group: category}` "
+                    "in a fit config, `--columns obj=text group=category` on the command line",
                 )
             for row in reader:
                 if None in row:  # DictReader's key for values beyond the header's columns

@@ -2,6 +2,7 @@
 labels (intent names) are mapped to ids and shown by name; data that cannot teach similarity, or
 that is not UTF-8, is refused before any encoder runs."""
 
+import importlib.util
 import json
 
 import pytest
@@ -202,3 +203,23 @@ def test_a_file_with_its_own_column_names_trains_through_data_columns(capsys, ti
     code, out, err = run(capsys, "fit", write_config(tmp_path, data, tiny_bert, columns=columns))
     assert code == 0, err
     assert "Groups: billing (6), cancel (6), password (6), shipping (6)" in out
+
+
+def test_evaluate_and_index_read_a_files_own_columns(capsys, fitted, tmp_path):
+    _, servable = fitted
+    rows = [(text, name) for name, texts in INTENTS.items() for text in texts]
+    data = write_csv(tmp_path / "intents.csv", rows, header="text,category")
+    code, out, err = run(capsys, "evaluate", servable, data, "-k", "1")
+    assert code != 0 and "--columns obj=text group=category" in err
+    columns = ["--columns", "obj=text", "group=category"]
+    code, out, err = run(capsys, "evaluate", servable, data, "-k", "1", *columns)
+    assert code == 0, err
+    assert "groups: billing (6), cancel (6), password (6), shipping (6)" in out
+    code, out, err = run(capsys, "evaluate", servable, data, "--columns", "obj:text")
+    assert code != 0 and "FIELD=COLUMN" in err
+    code, out, err = run(capsys, "evaluate", servable, data, "--columns", "label=category")
+    assert code != 0 and "--columns names fields ['label']" in err
+    if importlib.util.find_spec("qdrant_edge") is not None:
+        code, out, err = run(capsys, "index", servable, data, "--store", tmp_path / "s", *columns)
+        assert code == 0, err
+        assert "Indexed 24 objects" in out
