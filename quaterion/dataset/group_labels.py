@@ -19,7 +19,11 @@ from quaterion.dataset.similarity_samples import SimilarityGroupSample
 
 
 def is_integer_label(label: Any) -> bool:
-    """Whether `label` is an integer id as losses take it (Python or numpy int, not a bool)."""
+    """Whether `label` is an integer id as losses take it (Python or numpy int, not a bool).
+
+    Args:
+        label: a group label.
+    """
     return isinstance(label, numbers.Integral) and not isinstance(label, bool)
 
 

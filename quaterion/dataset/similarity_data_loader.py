@@ -220,6 +220,10 @@ class GroupSimilarityDataLoader(SimilarityDataLoader):
     sorted order (see ``GroupLabels``) and keeps the mapping in ``group_labels``, so losses see
     ids ``0..G-1`` (a class loss needs ``num_groups=len(loader.group_labels)``). Other datasets
     must yield integer ids. ``group_labels`` is None when no mapping was needed.
+
+    Args:
+        dataset: a dataset of `SimilarityGroupSample`s.
+        **kwargs: any `torch.utils.data.DataLoader` argument (`batch_size`, `shuffle`, ...).
     """
 
     sample_type = SimilarityGroupSample

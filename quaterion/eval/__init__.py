@@ -1,0 +1,1 @@
+"""Evaluation: exact chunked retrieval metrics, the original metric classes, `Evaluator`."""

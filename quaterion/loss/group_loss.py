@@ -72,7 +72,12 @@ class GroupLoss(SimilarityLoss):
             )
 
     def check_sizes(self, embedding_size: int, num_groups: int) -> None:
-        """Raise ValueError unless both sizes of a per-group parameter are positive integers."""
+        """Raise ValueError unless both sizes of a per-group parameter are positive integers.
+
+        Args:
+            embedding_size: the embedding width given to the loss.
+            num_groups: the number of groups given to the loss.
+        """
         for name, value in (("embedding_size", embedding_size), ("num_groups", num_groups)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(

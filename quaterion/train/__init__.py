@@ -1,0 +1,1 @@
+"""Training: `TrainableModel`, the embedding cache, cross-batch memory and callbacks."""

@@ -67,6 +67,10 @@ class TrainableModel(pl.LightningModule, CacheMixin):
     ``<stage>_loss`` and ``<metric name>_<stage>`` (stages: train, validation, test). A NaN or
     infinite loss raises ValueError naming the stage, the batch and the part that produced it
     (the cost is one scalar ``isfinite`` check per step).
+
+    Args:
+        *args: passed to `LightningModule`.
+        **kwargs: passed to `LightningModule`.
     """
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -97,7 +101,11 @@ class TrainableModel(pl.LightningModule, CacheMixin):
         return None
 
     def configure_head(self, input_embedding_size: int) -> EncoderHead:
-        """The head on top of the concatenated encoder outputs."""
+        """The head on top of the concatenated encoder outputs.
+
+        Args:
+            input_embedding_size: width of the encoders' concatenated output.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement configure_head")
 
     def configure_loss(self) -> SimilarityLoss:
@@ -159,7 +167,15 @@ class TrainableModel(pl.LightningModule, CacheMixin):
         stage: TrainStage,
         **kwargs: Any,
     ) -> None:
-        """Hook for extra evaluation of each batch's embeddings [B, D]; no-op by default."""
+        """Hook for extra evaluation of each batch's embeddings [B, D]; no-op by default.
+
+        Args:
+            embeddings: `[B, D]` embeddings of the batch.
+            targets: the batch's targets (`groups`, or `pairs`, `labels`, `subgroups`).
+            batch_idx: index of the batch in the epoch.
+            stage: training, validation or test.
+            **kwargs: further arguments of the step.
+        """
 
     def training_step(self, batch: Any, batch_idx: int, **kwargs: Any) -> Tensor:
         return self._common_step(batch, batch_idx, TrainStage.TRAIN, **kwargs)
@@ -255,7 +271,11 @@ class TrainableModel(pl.LightningModule, CacheMixin):
     # ---- outside the loop ----
 
     def save_servable(self, path: str) -> None:
-        """Save the SimilarityModel (original encoders, not cache wrappers) for serving."""
+        """Save the SimilarityModel (original encoders, not cache wrappers) for serving.
+
+        Args:
+            path: the directory to write.
+        """
         self.unwrap_cache()
         self._model.save(path)
 
@@ -264,6 +284,9 @@ class TrainableModel(pl.LightningModule, CacheMixin):
 
         Idempotent: a loader set up before keeps its original pre-collate function, so calling
         this again (e.g. after the encoders changed) replaces the collator instead of nesting it.
+
+        Args:
+            dataloader: a similarity data loader.
         """
         dataloader.collate_fn = TrainCollator.for_encoders(
             dataloader.collate_fn, self._model.encoders

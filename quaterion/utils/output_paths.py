@@ -85,6 +85,12 @@ def check_output_file(
     Raises IsADirectoryError (a directory is in the way), FileExistsError (it exists and
     `overwrite` is False), NotADirectoryError or PermissionError (its folder cannot be
     created or written).
+
+    Args:
+        path: the file.
+        what: what it is, named in errors.
+        overwrite: whether an existing file may be replaced.
+        overwrite_hint: how to allow replacing it, named in the error.
     """
     target = Path(path)
     if target.is_dir():

@@ -23,7 +23,23 @@ class CacheType(str, Enum):
 
 @dataclass
 class CacheConfig:
-    """Which frozen encoders to cache, where, and how to fill the cache."""
+    """Which frozen encoders to cache, where, and how to fill the cache.
+
+    Args:
+        cache_type: where every frozen encoder not named in `mapping` is cached; None or
+            `CacheType.NONE`: only `mapping` counts.
+        mapping: per-encoder cache type; `CacheType.NONE` there disables caching of that encoder.
+        key_extractors: maps an object to its cache key (duplicates share a row); one callable for
+            all encoders or a dict per encoder name. Empty: the object id the loader assigns is the
+            key.
+        batch_size: batch size of the one inference pass that fills the cache.
+        num_workers: loader workers of the fill pass; None inherits each source loader's
+            `num_workers`.
+        save_dir: directory that persists the cache between runs (reused only when the fingerprints
+            of encoder and data match; stored rows open memory-mapped).
+        storage_dtype: dtype of the stored rows (`torch.float16` or `torch.bfloat16` halve memory
+            and files); None keeps the encoders' dtype. Training reads them back as float32.
+    """
 
     # Cache type of every frozen encoder not named in `mapping`; None/NONE: only `mapping` counts.
     cache_type: CacheType | None = CacheType.AUTO

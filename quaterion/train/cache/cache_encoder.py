@@ -21,6 +21,9 @@ class CacheEncoder(Encoder):
     Training collators hand it rows (`CacheTrainCollator`); its meta comes from the objects,
     through the wrapped encoder's extractor. Saving saves the wrapped encoder; a cache wrapper
     is never loaded.
+
+    Args:
+        encoder: the frozen encoder to wrap.
     """
 
     def __init__(self, encoder: Encoder):

@@ -17,6 +17,12 @@ class CacheTrainCollator(TrainCollator):
 
     `row_maps[name]` maps an object id to its row in the cache of encoder `name`, as the fill
     assigned it (key extractors ran there, once). Other encoders get their objects as usual.
+
+    Args:
+        pre_collate_fn: the loader's `pre_collate_fn`.
+        encoder_collates: each encoder's collate function, by name.
+        meta_extractors: each encoder's meta extractor, by name.
+        row_maps: per cached encoder, the cache row of every object id.
     """
 
     def __init__(

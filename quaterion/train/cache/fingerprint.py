@@ -31,7 +31,11 @@ DIGEST_SIZE = 16  # bytes per sample digest
 
 
 def tensor_bytes(tensor: torch.Tensor) -> memoryview:
-    """The raw bytes of `tensor` (any dtype, any device) without an extra copy on the CPU."""
+    """The raw bytes of `tensor` (any dtype, any device) without an extra copy on the CPU.
+
+    Args:
+        tensor: any tensor.
+    """
     flat = tensor.detach().reshape(-1)
     if flat.device.type != "cpu" or not flat.is_contiguous():
         flat = flat.contiguous().cpu()
@@ -47,12 +51,20 @@ def dataclass_field_names(kind: type) -> tuple[str, ...] | None:
 
 
 def tensor_checksum(tensor: torch.Tensor) -> str:
-    """Hex digest of the bytes of `tensor`: what a cache manifest records per file."""
+    """Hex digest of the bytes of `tensor`: what a cache manifest records per file.
+
+    Args:
+        tensor: any tensor.
+    """
     return hashlib.blake2b(tensor_bytes(tensor), digest_size=DIGEST_SIZE).hexdigest()
 
 
 def encoder_fingerprint(encoder: nn.Module) -> str:
-    """Hex digest of the encoder's class, configuration, tensors and saved files."""
+    """Hex digest of the encoder's class, configuration, tensors and saved files.
+
+    Args:
+        encoder: the encoder (the wrapped one, not its cache).
+    """
     digest = hashlib.blake2b(digest_size=DIGEST_SIZE)
     kind = type(encoder)
     digest.update(f"{kind.__module__}.{kind.__qualname__}\n{encoder!r}".encode())
@@ -72,7 +84,11 @@ def encoder_fingerprint(encoder: nn.Module) -> str:
 def saved_files_manifest(encoder: nn.Module) -> str:
     """JSON of `{relative path: size and sha256}` of every file `encoder.save` writes, taken in
     a temporary directory; empty for a module without `save` or whose `save` is not
-    implemented (its tensors and config are then all the fingerprint sees)."""
+    implemented (its tensors and config are then all the fingerprint sees).
+
+    Args:
+        encoder: the encoder.
+    """
     save = getattr(encoder, "save", None)
     if not callable(save):
         return ""
@@ -86,7 +102,11 @@ def saved_files_manifest(encoder: nn.Module) -> str:
 
 def callable_fingerprint(function: Any) -> str:
     """Identity of a function (name, and bytecode and constants when it has them): a changed
-    key extractor must not reuse rows keyed by the old one."""
+    key extractor must not reuse rows keyed by the old one.
+
+    Args:
+        function: a key extractor or other callable.
+    """
     code = getattr(function, "__code__", None)
     name = getattr(function, "__qualname__", repr(function))
     if code is None:
@@ -97,7 +117,11 @@ def callable_fingerprint(function: Any) -> str:
 
 
 def sample_digest(sample: Any) -> bytes:
-    """`DIGEST_SIZE` bytes that change whenever the sample (objects or labels) changes."""
+    """`DIGEST_SIZE` bytes that change whenever the sample (objects or labels) changes.
+
+    Args:
+        sample: one sample.
+    """
     digest = hashlib.blake2b(digest_size=DIGEST_SIZE)
     _feed(digest, sample)
     return digest.digest()

@@ -18,6 +18,10 @@ class InMemoryCacheEncoder(CacheEncoder):
     Each split has one table [rows, D] and a row map (object id -> row of that table). Rows
     are numbered across splits in the order they were added, so `forward(rows)` takes one
     split's rows (as the training loaders give them) and gathers them onto their device.
+
+    Args:
+        encoder: the frozen encoder to wrap.
+        cache_type: where the rows live.
     """
 
     def __init__(self, encoder: Encoder, cache_type: CacheType = CacheType.AUTO):
@@ -42,7 +46,11 @@ class InMemoryCacheEncoder(CacheEncoder):
         return sum(len(table) for table in self._tables.values())
 
     def storage_device(self, compute_device: torch.device) -> torch.device:
-        """Where rows computed on `compute_device` are kept, per `cache_type`."""
+        """Where rows computed on `compute_device` are kept, per `cache_type`.
+
+        Args:
+            compute_device: where the encoder ran.
+        """
         if self._cache_type is CacheType.CPU:
             return torch.device("cpu")
         if self._cache_type is CacheType.GPU and compute_device.type != "cuda":
@@ -51,19 +59,33 @@ class InMemoryCacheEncoder(CacheEncoder):
 
     def add_split(self, split: str, table: Tensor, row_map: Tensor) -> Tensor:
         """Keep `split`'s rows `table` [n, D], whose object ids map to rows by `row_map`;
-        returns the row map in this encoder's numbering (what training batches carry)."""
+        returns the row map in this encoder's numbering (what training batches carry).
+
+        Args:
+            split: `"train"` or `"val"`.
+            table: `[n, D]` the split's rows.
+            row_map: object id -> row.
+        """
         self._starts.append(self.num_rows)
         self._tables[split], self._row_maps[split] = table, row_map
         return row_map + self._starts[-1]
 
     def rows(self, split: str | None = None) -> Tensor:
-        """The stored rows of `split` [n, D] (all splits, concatenated, by default)."""
+        """The stored rows of `split` [n, D] (all splits, concatenated, by default).
+
+        Args:
+            split: a split, or None for all of them.
+        """
         if not self._tables:
             raise RuntimeError("The cache is empty: fill it (setup_cache) before reading rows")
         return self._tables[split] if split else torch.cat(list(self._tables.values()))
 
     def embeddings(self, split: str) -> Tensor:
-        """The cached embeddings of `split`'s objects [num objects, D], in object-id order."""
+        """The cached embeddings of `split`'s objects [num objects, D], in object-id order.
+
+        Args:
+            split: `"train"` or `"val"`.
+        """
         return self._tables[split][self._row_maps[split].to(self._tables[split].device)]
 
     def forward(self, batch: Tensor) -> Tensor:

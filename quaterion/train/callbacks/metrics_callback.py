@@ -11,7 +11,11 @@ class MetricsCallback(Callback):
 
     @staticmethod
     def reset_metrics(trainable_model: pl.LightningModule) -> None:
-        """Reset each metric of ``trainable_model.attached_metrics``."""
+        """Reset each metric of ``trainable_model.attached_metrics``.
+
+        Args:
+            trainable_model: the model whose metrics are reset.
+        """
         for metric in trainable_model.attached_metrics:
             metric.reset()
 

@@ -44,6 +44,12 @@ class FitInterrupted(SystemExit):
             or None when nothing was saved.
         servable: the servable of the last finished epoch, or None.
         epochs_finished: epochs completed in the saved state (0: none).
+
+    Args:
+        signal_number: the signal that stopped the fit.
+        checkpoint: the checkpoint saved to resume from, if any.
+        servable: the servable saved, if any.
+        epochs_finished: complete epochs before the stop.
     """
 
     def __init__(
@@ -85,6 +91,10 @@ class FitInterrupted(SystemExit):
         Lightning raises ``SIGTERMException`` after a SIGTERM, and ``sys.exit(1)`` after a
         ``KeyboardInterrupt``; both become a ``FitInterrupted`` (with what a ``StopOnSignal``
         of the trainer saved). Any other ``SystemExit`` gives None.
+
+        Args:
+            exc: the `SystemExit` raised out of `trainer.fit`.
+            trainer: the trainer (its callbacks say whether a signal stopped it).
         """
         if isinstance(exc, FitInterrupted):
             return exc
@@ -113,6 +123,12 @@ class StopOnSignal(Callback):
     The handlers are installed when training starts and the previous ones restored when it
     ends, fails or stops. Only in the main thread of a single-process run: under DDP
     Lightning's own SIGTERM handling (which stops every process) stays in charge.
+
+    Args:
+        checkpoint_path: where the resumable checkpoint is written.
+        servable_path: where the servable is written too, or None.
+        signals: the signals handled.
+        verbose: print what was saved and how to resume.
     """
 
     def __init__(

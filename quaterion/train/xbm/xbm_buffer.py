@@ -13,6 +13,10 @@ class XbmBuffer:
 
     Storage is allocated on the first ``queue``: on ``config.device``, or for ``XbmDevice.AUTO``
     on the device of the first embeddings queued.
+
+    Args:
+        config: buffer size and device.
+        embedding_size: width of the embeddings.
     """
 
     def __init__(self, config: XbmConfig, embedding_size: int):
@@ -34,13 +38,19 @@ class XbmBuffer:
 
     @property
     def is_full(self) -> bool:
+        """Whether `buffer_size` rows have been queued (from then on the oldest are evicted)."""
         return self._filled == self._size
 
     def __len__(self) -> int:
         return self._filled
 
     def queue(self, embeddings: Tensor, groups: Tensor) -> None:
-        """Append embeddings [B, D] and groups [B], evicting the oldest rows when full."""
+        """Append embeddings [B, D] and groups [B], evicting the oldest rows when full.
+
+        Args:
+            embeddings: `[B, D]` embeddings.
+            groups: `[B]` their group ids.
+        """
         if self._embeddings is None:
             device = self._device or embeddings.device
             self._embeddings = torch.zeros(

@@ -16,7 +16,14 @@ class XbmDevice(str, Enum):
 
 @dataclass
 class XbmConfig:
-    """Cross-Batch Memory settings (Wang et al., 2020, https://arxiv.org/abs/1912.06798)."""
+    """Cross-Batch Memory settings (Wang et al., 2020, https://arxiv.org/abs/1912.06798).
+
+    Args:
+        weight: factor of the memory loss added to the regular loss.
+        buffer_size: number of recent embeddings kept in the ring buffer.
+        start_iteration: first global step at which the buffer is fed and the memory loss applied.
+        device: device of the buffer (`auto`: where the embeddings are).
+    """
 
     # factor of the memory loss added to the regular loss
     weight: float = 1.0

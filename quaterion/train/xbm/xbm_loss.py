@@ -16,6 +16,9 @@ def gather_from_all_processes(*tensors: Tensor) -> tuple[Tensor, ...]:
 
     Outside distributed training returns ``tensors`` as they are. Processes may hold different
     numbers of rows; all tensors of one call share their row count.
+
+    Args:
+        *tensors: tensors with the same number of rows.
     """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return tensors
@@ -41,6 +44,11 @@ class XbmLoss:
     The loss must be a ``GroupLoss`` implementing ``xbm_loss`` (checked here; a fit builds this
     in ``Quaterion.validate_fit``, so a wrong choice fails before training). Under DDP the
     memory takes the batches of all processes.
+
+    Args:
+        config: the XBM settings.
+        loss: the model's loss: a `GroupLoss` implementing `xbm_loss`.
+        embedding_size: width of the embeddings.
     """
 
     def __init__(self, config: XbmConfig, loss: SimilarityLoss, embedding_size: int):
