@@ -35,7 +35,7 @@ COMMANDS = {
 
 
 #: exit status of each outcome; see `EXIT_CODES_HELP`
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
+EXIT_ERROR, EXIT_USAGE = 1, 2  # 0: done; 128 + N: stopped by signal N (130, 143)
 EXIT_CODES_HELP = (
     "exit status: 0 done; 1 the run failed (a file, the data, the environment: the message "
     "says which and what to do); 2 a usage or config mistake; 130 / 143 stopped by SIGINT "
@@ -157,12 +157,17 @@ def _outcome(exc: BaseException) -> tuple[int, str | None] | None:
     """(exit status, line to print) for an exception that ends a command; None for a bug."""
     from quaterion.cli.config import ConfigError
 
-    if isinstance(exc, SystemExit) and isinstance(exc.code, int):
-        return exc.code, None  # e.g. FitInterrupted, whose message is already printed
     if isinstance(exc, KeyboardInterrupt):
-        return EXIT_SIGINT, "interrupted (SIGINT); nothing more was written"
-    if isinstance(exc, Terminated):
-        return EXIT_SIGTERM, "terminated (SIGTERM); nothing more was written"
+        signal_number = signal.SIGINT
+    elif isinstance(exc, Terminated):
+        signal_number = signal.SIGTERM
+    else:  # a FitInterrupted (from a fit without StopOnSignal, e.g. the demo's) has one
+        signal_number = getattr(exc, "signal_number", None)
+    if signal_number is not None:
+        name = signal.Signals(signal_number).name
+        return 128 + signal_number, f"interrupted by {name}; nothing more was written"
+    if isinstance(exc, SystemExit) and isinstance(exc.code, int):
+        return exc.code, None
     if isinstance(exc, ConfigError):
         return EXIT_USAGE, _describe(exc)
     if isinstance(exc, _user_error_types()):

@@ -185,9 +185,9 @@ def test_a_config_mistake_is_status_2(capsys, tmp_path):
         (csv.Error("field larger than field limit (131072)"), 1, ["field larger than field limit"]),
         (ValueError("bad value"), 1, ["error: bad value"]),
         (ConfigError("config field 'lr' must be positive"), 2, ["config field 'lr'"]),
-        (KeyboardInterrupt(), 130, ["interrupted (sigint)"]),
-        (Terminated(), 143, ["terminated (sigterm)"]),
-        (FitInterrupted(signal.SIGTERM), 143, []),
+        (KeyboardInterrupt(), 130, ["interrupted by sigint", "nothing more was written"]),
+        (Terminated(), 143, ["interrupted by sigterm"]),
+        (FitInterrupted(signal.SIGTERM), 143, ["interrupted by sigterm"]),
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else None,
 )
@@ -198,7 +198,7 @@ def test_user_errors_become_one_line_and_a_status(capsys, monkeypatch, exception
     monkeypatch.setattr("quaterion.cli.evaluate_command.run_evaluate", fail)
     status, _, err = run(capsys, "evaluate", "servable", "data.csv")
     assert status == code
-    assert len(err.strip().splitlines()) == len(words and [1]) and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     for word in words:
         assert word in err.lower()
 
