@@ -1,6 +1,7 @@
 """Samples, datasets and data loaders for similarity learning."""
 
 from quaterion.dataset.group_labels import GroupLabels
+from quaterion.dataset.m_per_class_sampler import MPerClassBatchSampler
 from quaterion.dataset.similarity_data_loader import (
     GroupSimilarityDataLoader,
     PairsSimilarityDataLoader,
@@ -12,6 +13,7 @@ from quaterion.dataset.similarity_samples import SimilarityGroupSample, Similari
 __all__ = [
     "GroupLabels",
     "GroupSimilarityDataLoader",
+    "MPerClassBatchSampler",
     "PairsSimilarityDataLoader",
     "SimilarityDataLoader",
     "SimilarityGroupDataset",
