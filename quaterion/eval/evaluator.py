@@ -38,6 +38,10 @@ class Evaluator:
 
         Raises:
             ValueError: the dataset is empty, or no query has a relevant object.
+
+        Args:
+            dataset: the samples to encode.
+            model: a ``SimilarityModel``.
         """
         try:
             inputs = self.sampler.retrieval_inputs(dataset, model)

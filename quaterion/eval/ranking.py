@@ -48,7 +48,11 @@ class KeyBlock:
 
     @staticmethod
     def given(keys: Tensor) -> KeyBlock:
-        """A block whose keys are exact already (e.g. a user's distance matrix)."""
+        """A block whose keys are exact already (e.g. a user's distance matrix).
+
+        Args:
+            keys: ``[c, N]`` exact keys.
+        """
         return KeyBlock(
             keys,
             torch.zeros(len(keys), dtype=torch.float64, device=keys.device),
@@ -56,14 +60,23 @@ class KeyBlock:
         )
 
     def exact(self, rows: Tensor, cols: Tensor) -> Tensor:
-        """Exact keys of the pairs ``(rows[p], cols[p])``; ``+inf`` for excluded columns."""
+        """Exact keys of the pairs ``(rows[p], cols[p])``; ``+inf`` for excluded columns.
+
+        Args:
+            rows: ``[p]`` rows of the block.
+            cols: ``[p]`` candidate columns.
+        """
         values = self._exact(rows, cols)
         if self.excluded is not None:
             values = values.masked_fill(cols == self.excluded[rows], torch.inf)
         return values
 
     def topk(self, k: int) -> Tensor:
-        """``[c, k]`` columns of the k best candidates of each row, best first."""
+        """``[c, k]`` columns of the k best candidates of each row, best first.
+
+        Args:
+            k: candidates per row.
+        """
         return self._topk(self._all_rows(), k, self._first_take(k), None)[0]
 
     def ranked_gains(self, k: int, gains: Lookup) -> Tensor:
@@ -72,6 +85,10 @@ class KeyBlock:
 
         Neighbours of equal gain may stay in fast-key order, which saves exact keys; the
         sequence of gains, all that a metric reads, is still exactly the exact ranking's.
+
+        Args:
+            k: candidates per row.
+            gains: ``gains(rows, cols)`` -> gains of candidates ``cols`` of rows ``rows``.
         """
         return self._topk(self._all_rows(), k, self._first_take(k), gains)[1]
 
@@ -115,7 +132,13 @@ class KeyBlock:
 
     def rank_of(self, rows: Tensor, key: Tensor, col: Tensor) -> Tensor:
         """0-based rank of candidate ``col[r]`` (exact key ``key[r]``) in the ranking of row
-        ``rows[r]``: the number of candidates ordered before it. Reads whole rows."""
+        ``rows[r]``: the number of candidates ordered before it. Reads whole rows.
+
+        Args:
+            rows: ``[r]`` rows of the block.
+            key: ``[r]`` exact key of each candidate.
+            col: ``[r]`` the candidate of each row.
+        """
         keys = self.keys[rows]
         tolerance = self.tolerance[rows]
         low = _round(key - tolerance, keys.dtype, down=True)[:, None]
@@ -130,7 +153,13 @@ class KeyBlock:
 
     def best_of(self, rows: Tensor, cols: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
         """``(exact key, column)`` of the best valid candidate of ``cols[r]`` (``[r, W]``,
-        ascending) for each row ``rows[r]``; every row needs at least one valid candidate."""
+        ascending) for each row ``rows[r]``; every row needs at least one valid candidate.
+
+        Args:
+            rows: ``[r]`` rows of the block.
+            cols: ``[r, W]`` candidate columns, ascending.
+            valid: ``[r, W]`` which of them count.
+        """
         with serial_if_cpu(cols):
             return self._best_of(rows, cols, valid)
 
@@ -152,6 +181,10 @@ class CandidateIndex:
 
     Keys come from the distance's :class:`~quaterion.distances.ranking_space.RankingSpace`
     (``Distance.get_by_name(name).ranking_space``), the one place that knows its formula.
+
+    Args:
+        candidates: ``[N, D]`` vectors ranked for every query.
+        distance: a ``Distance`` or its name.
     """
 
     def __init__(self, candidates: Tensor, distance: Distance | str):
@@ -161,7 +194,12 @@ class CandidateIndex:
         self._rounding = (candidates.shape[1] + 2) * torch.finfo(candidates.dtype).eps
 
     def block(self, queries: Tensor, excluded: Tensor | None = None) -> KeyBlock:
-        """Keys of ``[c, D]`` queries; ``excluded[i]`` (if given) is never retrieved by row i."""
+        """Keys of ``[c, D]`` queries; ``excluded[i]`` (if given) is never retrieved by row i.
+
+        Args:
+            queries: ``[c, D]`` queries.
+            excluded: ``[c]`` a column each row must never retrieve (its own), or None.
+        """
         queries = self.space.prepare(queries)
         keys = self.space.keys(queries)
         if excluded is not None:
@@ -188,6 +226,9 @@ def serial_if_cpu(tensor: Tensor) -> Iterator[None]:
     Spreading a tensor of a few hundred thousand elements over threads costs more than it saves,
     and up to 20 times more when other processes share the cores. Big work (matrix products,
     top-k over whole rows) runs outside this block, on every thread.
+
+    Args:
+        tensor: decides the device: nothing changes off the CPU.
     """
     threads = torch.get_num_threads()
     if tensor.device.type != "cpu" or threads == 1:

@@ -12,7 +12,13 @@ from quaterion.eval.retrieval import QueryScores, check_ks
 
 class RankingMetricMixin:
     """For metrics that return every metric of the engine (:mod:`quaterion.eval.retrieval`) as
-    ``{metric name: value}``, averaged over the queries with a relevant object."""
+    ``{metric name: value}``, averaged over the queries with a relevant object.
+
+    Args:
+        k: cut-off(s) of the @k metrics.
+        distance_metric_name: distance used to rank.
+        chunk_size: queries ranked at once (default: sized to the data).
+    """
 
     def __init__(
         self,
@@ -29,7 +35,16 @@ class RankingMetricMixin:
 
     @property
     def cutoffs(self) -> int | Sequence[int]:
+        """The ``k`` given to the constructor: the cut-offs reported."""
         return self.k
 
     def from_scores(self, scores: QueryScores) -> dict[str, Tensor]:
+        """Every metric averaged over the queries with a relevant candidate.
+
+        Args:
+            scores: the engine's per-query scores.
+
+        Returns:
+            ``{metric name: 0-dim tensor}``.
+        """
         return scores.mean(self.k)

@@ -16,6 +16,15 @@ class Relevance:
     (None = all 1). A run may hold the query itself, which never counts; ``counts[q]`` is the
     number of relevant candidates (R). Group data also keeps the labels (``labels``: candidates',
     ``query_labels``), which look gains up faster than the runs.
+
+    Args:
+        starts: ``[Q]`` start of each query's run in ``cols``.
+        lengths: ``[Q]`` length of each run.
+        cols: relevant candidates, ascending within each run.
+        gains: their gains, or None for gain 1.
+        counts: ``[Q]`` relevant candidates per query.
+        labels: ``[N]`` candidate labels (group data), or None.
+        query_labels: ``[Q]`` query labels (group data), or None.
     """
 
     starts: Tensor
@@ -28,7 +37,13 @@ class Relevance:
 
     @staticmethod
     def from_groups(query_groups: Tensor, groups: Tensor, same_set: bool) -> Relevance:
-        """Candidates of the query's group (``same_set``: the query is one of them)."""
+        """Candidates of the query's group (``same_set``: the query is one of them).
+
+        Args:
+            query_groups: ``[Q]`` group of each query.
+            groups: ``[N]`` group of each candidate.
+            same_set: the queries are candidates themselves.
+        """
         members = torch.argsort(groups, stable=True)
         sorted_groups = groups[members].contiguous()
         query_groups = query_groups.to(groups.dtype).contiguous()
@@ -43,7 +58,15 @@ class Relevance:
     ) -> Relevance:
         """``pairs[:, 1]`` is relevant to ``pairs[:, 0]`` with gain ``scores`` (and vice versa if
         ``symmetric``, where self-pairs are dropped). Scores <= 0 are dropped; a repeated pair
-        keeps its highest score."""
+        keeps its highest score.
+
+        Args:
+            pairs: ``[P, 2]`` (query, candidate) indices.
+            scores: ``[P]`` gains.
+            num_queries: number of queries.
+            num_candidates: number of candidates.
+            symmetric: each pair also makes the query relevant to the candidate.
+        """
         rows, cols = pairs[:, 0], pairs[:, 1]
         if symmetric:
             rows, cols, scores = torch.cat([rows, cols]), torch.cat([cols, rows]), scores.repeat(2)
@@ -61,14 +84,22 @@ class Relevance:
 
     @staticmethod
     def from_dense(labels: Tensor) -> Relevance:
-        """Column j is relevant to row i with gain ``labels[i, j]`` where that is > 0."""
+        """Column j is relevant to row i with gain ``labels[i, j]`` where that is > 0.
+
+        Args:
+            labels: ``[Q, N]`` gains (relevance) of each candidate to each query; > 0 = relevant.
+        """
         rows, cols = (labels > 0).nonzero(as_tuple=True)
         lengths = torch.bincount(rows, minlength=len(labels))
         starts = lengths.cumsum(0) - lengths
         return Relevance(starts, lengths, cols, labels[rows, cols].to(torch.float64), lengths)
 
     def select(self, queries: Tensor) -> Relevance:
-        """The runs of the given queries only (pair data)."""
+        """The runs of the given queries only (pair data).
+
+        Args:
+            queries: query indices to keep.
+        """
         return Relevance(
             self.starts[queries], self.lengths[queries], self.cols, self.gains, self.counts[queries]
         )
@@ -76,7 +107,14 @@ class Relevance:
     def chunk(
         self, lo: int, hi: int, excluded: Tensor | None, num_candidates: int
     ) -> RelevanceChunk:
-        """The relevance of queries ``lo:hi``, whose own columns are ``excluded`` (or None)."""
+        """The relevance of queries ``lo:hi``, whose own columns are ``excluded`` (or None).
+
+        Args:
+            lo: first query of the chunk.
+            hi: one past its last query.
+            excluded: ``[hi - lo]`` each query's own column, or None.
+            num_candidates: number of candidates (the padding value).
+        """
         lengths = self.lengths[lo:hi]
         width = max(int(lengths.max()) if len(lengths) else 0, 1)
         offsets = torch.arange(width, device=lengths.device)
@@ -104,6 +142,14 @@ class RelevanceChunk:
     ``cols`` ``[c, W]``: each query's relevant candidates, ascending, padded with the number of
     candidates; ``gains`` ``[c, W]`` float64 (0 for padding and for the query's own column,
     ``excluded``); ``counts`` ``[c]``: relevant candidates per query (R).
+
+    Args:
+        cols: ``[c, W]`` relevant candidates, ascending, padded with the number of candidates.
+        gains: ``[c, W]`` float64 gains (0 for padding).
+        counts: ``[c]`` relevant candidates per query.
+        excluded: ``[c]`` each query's own column, or None.
+        labels: ``[N]`` candidate labels (group data), or None.
+        query_labels: ``[c]`` query labels (group data), or None.
     """
 
     cols: Tensor
@@ -114,7 +160,12 @@ class RelevanceChunk:
     query_labels: Tensor | None = None
 
     def gains_at(self, rows: Tensor, ranked: Tensor) -> Tensor:
-        """float64 gains of candidates ``ranked`` ``[r, K]`` for the chunk's queries ``rows``."""
+        """float64 gains of candidates ``ranked`` ``[r, K]`` for the chunk's queries ``rows``.
+
+        Args:
+            rows: ``[r]`` rows of the chunk.
+            ranked: ``[r, K]`` candidate columns.
+        """
         if self.labels is not None and self.query_labels is not None:
             same = self.labels[ranked] == self.query_labels[rows, None]
             if self.excluded is not None:

@@ -57,7 +57,14 @@ DEFAULT_BLOCK_ELEMENTS = 2**27
 class RetrievalInputs:
     """What the engine ranks: ``queries`` ``[Q, D]`` against ``candidates`` ``[N, D]``, with the
     ``relevance`` of each query and, when the queries are candidates too, ``self_index`` ``[Q]``
-    (the candidate each query must not retrieve)."""
+    (the candidate each query must not retrieve).
+
+    Args:
+        queries: ``[Q, D]`` query vectors.
+        candidates: ``[N, D]`` candidate vectors.
+        relevance: the relevant candidates of each query.
+        self_index: ``[Q]`` each query's own candidate row when queries are candidates, else None.
+    """
 
     queries: Tensor
     candidates: Tensor
@@ -68,14 +75,24 @@ class RetrievalInputs:
 @dataclass(frozen=True)
 class QueryScores:
     """Per-query metrics: ``values[name]`` ``[Q]`` float64 (defined where ``has_relevant``), in
-    the order of the queries; ``dtype`` is the one results are reported in."""
+    the order of the queries; ``dtype`` is the one results are reported in.
+
+    Args:
+        values: metric name -> ``[Q]`` float64 values.
+        has_relevant: ``[Q]`` which queries have a relevant candidate.
+        dtype: the dtype results are returned in.
+    """
 
     values: dict[str, Tensor]
     has_relevant: Tensor
     dtype: torch.dtype
 
     def scored(self, name: str) -> Tensor:
-        """Values of ``name`` of the queries that have a relevant candidate, in query order."""
+        """Values of ``name`` of the queries that have a relevant candidate, in query order.
+
+        Args:
+            name: a metric name, e.g. ``"map@r"``.
+        """
         return self.values[name][self.has_relevant].to(self.dtype)
 
     def totals(self) -> tuple[dict[str, Tensor], int]:
@@ -90,6 +107,9 @@ class QueryScores:
 
         Raises:
             ValueError: no query has a relevant candidate.
+
+        Args:
+            k: cut-off(s) to report (None: all).
         """
         sums, count = self.totals()
         if k is not None:
@@ -99,14 +119,24 @@ class QueryScores:
 
 
 def metric_names(ks: Sequence[int]) -> list[str]:
-    """Names of the metrics the engine reports for the cut-offs ``ks``, in its order."""
+    """Names of the metrics the engine reports for the cut-offs ``ks``, in its order.
+
+    Args:
+        ks: the cut-offs.
+    """
     at_k = [f"{name}@{k}" for k in ks for name in ("precision", "recall", "ndcg")]
     return [*at_k, "r_precision", "map@r", "mrr"]
 
 
 def average(sums: dict[str, Tensor], count: int, dtype: torch.dtype) -> dict[str, Tensor]:
     """``sums / count`` per metric, in ``dtype``; the error of :func:`no_relevant_error` when no
-    query was scored."""
+    query was scored.
+
+    Args:
+        sums: metric name -> sum over scored queries.
+        count: number of scored queries.
+        dtype: dtype of the results.
+    """
     if count == 0:
         raise no_relevant_error()
     return {name: (total / count).to(dtype) for name, total in sums.items()}
@@ -120,7 +150,15 @@ def group_inputs(
     query_embeddings: Tensor | None = None,
     query_groups: Tensor | None = None,
 ) -> RetrievalInputs:
-    """Inputs of group-labelled data (arguments as in :func:`retrieval_metrics`)."""
+    """Inputs of group-labelled data (arguments as in :func:`retrieval_metrics`).
+
+    Args:
+        embeddings: as in :func:`retrieval_metrics`.
+        groups: as in :func:`retrieval_metrics`.
+        query_indices: as in :func:`retrieval_metrics`.
+        query_embeddings: as in :func:`retrieval_metrics`.
+        query_groups: as in :func:`retrieval_metrics`.
+    """
     groups = _labels_1d(groups, embeddings, "groups")
     queries, self_index = _queries(embeddings, query_indices, query_embeddings)
     if query_embeddings is None:
@@ -143,7 +181,15 @@ def pair_inputs(
     query_indices: Tensor | None = None,
     query_embeddings: Tensor | None = None,
 ) -> RetrievalInputs:
-    """Inputs of pair-labelled data (arguments as in :func:`pair_retrieval_metrics`)."""
+    """Inputs of pair-labelled data (arguments as in :func:`pair_retrieval_metrics`).
+
+    Args:
+        embeddings: as in :func:`pair_retrieval_metrics`.
+        pairs: as in :func:`pair_retrieval_metrics`.
+        scores: as in :func:`pair_retrieval_metrics`.
+        query_indices: as in :func:`pair_retrieval_metrics`.
+        query_embeddings: as in :func:`pair_retrieval_metrics`.
+    """
     queries, self_index = _queries(embeddings, query_indices, query_embeddings)
     pairs = torch.as_tensor(pairs, device=embeddings.device)
     if pairs.dim() != 2 or pairs.shape[1] != 2 or pairs.is_floating_point():
@@ -192,6 +238,7 @@ def retrieval_metrics(
         query_embeddings: ``[Q, D]`` separate queries, with ``query_groups`` ``[Q]``; then no
             candidate is excluded as a self-match.
         chunk_size: queries ranked at once (default: as many as fit 2**27 keys, 512 MiB).
+        query_groups: ``[Q]`` group of each of ``query_embeddings``.
 
     Returns:
         ``{"precision@k", "recall@k", "ndcg@k" (per k), "r_precision", "map@r", "mrr"}``,
@@ -249,6 +296,11 @@ def dense_query_scores(
     (``raw_compute`` of the original's API).
 
     Nothing is excluded as a self-match here: mask it in ``distance_matrix`` beforehand.
+
+    Args:
+        distance_matrix: ``[Q, N]`` distances of each query to every candidate.
+        labels: ``[Q, N]`` gains (relevance) of each candidate to each query; > 0 = relevant.
+        k: cut-off(s) of the @k metrics.
     """
     if labels.shape != distance_matrix.shape or distance_matrix.dim() != 2:
         raise ValueError(
@@ -264,7 +316,12 @@ def dense_query_scores(
 
 def ranked_topk(keys: Tensor, k: int) -> Tensor:
     """Columns of the ``k`` smallest keys of each row of ``keys`` ``[c, N]``, ordered by
-    (key, column index) -- unlike a bare ``torch.topk``, unique even with tied keys."""
+    (key, column index) -- unlike a bare ``torch.topk``, unique even with tied keys.
+
+    Args:
+        keys: ``[c, N]`` keys; smaller = closer.
+        k: columns per row.
+    """
     return KeyBlock.given(keys).topk(k)
 
 
@@ -407,7 +464,13 @@ def _labels_1d(labels: Tensor, embeddings: Tensor, name: str) -> Tensor:
 def check_ks(
     k: int | Sequence[int], num_candidates: int | None = None, excluded_self: bool = False
 ) -> tuple[int, ...]:
-    """The distinct cut-offs of ``k`` (an int or a sequence), each in ``1..num_candidates``."""
+    """The distinct cut-offs of ``k`` (an int or a sequence), each in ``1..num_candidates``.
+
+    Args:
+        k: an int or a sequence of ints.
+        num_candidates: candidates each query ranks (None: not checked).
+        excluded_self: a query's own row is not a candidate (named in the error).
+    """
     ks = tuple(k) if isinstance(k, (list, tuple, range)) else (k,)
     if not ks or any(isinstance(v, bool) or not isinstance(v, int) for v in ks):
         raise ValueError(f"k must be a positive int or a non-empty sequence of them, got {k!r}")

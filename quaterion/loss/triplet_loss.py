@@ -140,6 +140,8 @@ def hard_triplet_loss(
         negative: ``(A, N)`` boolean mask of each anchor's negatives.
         margin: required gap between positive and negative distances.
         soft: use ``softplus(hp - hn)`` instead of the margin.
+        scale_gap: divide the gap by the batch's mean hardest-negative distance (the original's
+            form); False: the plain margin.
 
     Returns:
         a 0-dim tensor.

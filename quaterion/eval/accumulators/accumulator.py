@@ -35,7 +35,11 @@ class Accumulator:
         return {"embeddings": self.embeddings}
 
     def update(self, **kwargs: Any) -> None:
-        """Add one batch."""
+        """Add one batch.
+
+        Args:
+            **kwargs: the batch's embeddings and targets, as the subclass names them.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement update")
 
     def reset(self) -> None:

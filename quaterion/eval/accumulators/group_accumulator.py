@@ -18,7 +18,13 @@ class GroupAccumulator(Accumulator):
         self._groups: list[Tensor] = []
 
     def update(self, embeddings: Tensor, groups: Tensor, device: Any = None) -> None:
-        """Add a batch; it is stored on ``device`` (default: the embeddings' device)."""
+        """Add a batch; it is stored on ``device`` (default: the embeddings' device).
+
+        Args:
+            embeddings: ``[B, D]`` embeddings.
+            groups: ``[B]`` group labels.
+            device: where the batch is stored (default: the embeddings' device).
+        """
         device = self._append_embeddings(embeddings, device)
         self._groups.append(groups.detach().to(device))
 

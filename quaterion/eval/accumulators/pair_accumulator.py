@@ -33,7 +33,15 @@ class PairAccumulator(Accumulator):
         subgroups: Tensor,
         device: Any = None,
     ) -> None:
-        """Add a batch; it is stored on ``device`` (default: the embeddings' device)."""
+        """Add a batch; it is stored on ``device`` (default: the embeddings' device).
+
+        Args:
+            embeddings: ``[B, D]`` embeddings.
+            labels: ``[P]`` score of each pair.
+            pairs: ``[P, 2]`` row indices into the batch.
+            subgroups: ``[B]`` subgroup of each embedding.
+            device: where the batch is stored (default: the embeddings' device).
+        """
         device = self._append_embeddings(embeddings, device)
         self._labels.append(labels.detach().to(device))
         self._pairs.append(pairs.detach().to(device) + self._accumulated)

@@ -34,6 +34,13 @@ class GroupRetrievalMetrics(RankingMetricMixin, GroupMetric):
 
         ``query_indices`` / ``query_embeddings`` (with ``query_groups``) restrict or replace the
         queries as in :func:`~quaterion.eval.retrieval.retrieval_metrics`.
+
+        Args:
+            embeddings: ``[N, D]`` candidates (and queries).
+            groups: ``[N]`` group labels.
+            query_indices: ``[Q]`` rows used as queries (default: all).
+            query_embeddings: ``[Q, D]`` separate queries, with ``query_groups``.
+            query_groups: ``[Q]`` group of each separate query.
         """
         inputs = group_inputs(
             embeddings.detach(),

@@ -18,6 +18,9 @@ class PairMetric(BaseMetric):
     ``[P]`` and ``subgroups`` ``[2P]``, as a pairs loader produces them.
 
     ``compute`` works on one batch; ``update`` accumulates batches for ``evaluate``.
+
+    Args:
+        distance_metric_name: distance used to rank.
     """
 
     def __init__(self, distance_metric_name: Distance = Distance.COSINE):
@@ -29,6 +32,11 @@ class PairMetric(BaseMetric):
         """``[2P, 2P]`` matrix with the pair's score at ``[a, b]`` and ``[b, a]``, else 0.
 
         Subgroups are not used.
+
+        Args:
+            labels: ``[P]`` score of each pair.
+            pairs: ``[P, 2]`` rows of each pair's two objects.
+            subgroups: ``[2P]`` subgroup of each object (not used by the metrics).
         """
         size = 2 * len(pairs)
         matrix = torch.zeros(size, size, dtype=torch.float, device=labels.device)
@@ -41,13 +49,27 @@ class PairMetric(BaseMetric):
         self, embeddings: Tensor, labels: Tensor, pairs: Tensor, subgroups: Any = None
     ) -> RetrievalInputs:
         """Every object is a query; the other object of its pairs is relevant, with the pair's
-        score as gain (subgroups are not used)."""
+        score as gain (subgroups are not used).
+
+        Args:
+            embeddings: ``[2P, D]`` embeddings of the pairs' objects.
+            labels: ``[P]`` score of each pair.
+            pairs: ``[P, 2]`` rows of each pair's two objects.
+            subgroups: ``[2P]`` subgroup of each object (not used by the metrics).
+        """
         return pair_inputs(embeddings, pairs, labels)
 
     def compute(
         self, embeddings: Tensor, labels: Tensor, pairs: Tensor, subgroups: Any = None
     ) -> Any:
-        """The metric of one batch."""
+        """The metric of one batch.
+
+        Args:
+            embeddings: ``[2P, D]`` embeddings of the pairs' objects.
+            labels: ``[P]`` score of each pair.
+            pairs: ``[P, 2]`` rows of each pair's two objects.
+            subgroups: ``[2P]`` subgroup of each object (not used by the metrics).
+        """
         return super().compute(embeddings, labels=labels, pairs=pairs, subgroups=subgroups)
 
     def update(
@@ -58,7 +80,15 @@ class PairMetric(BaseMetric):
         subgroups: Tensor,
         device: Any = None,
     ) -> None:
-        """Accumulate a batch (stored on ``device``, default the embeddings' device)."""
+        """Accumulate a batch (stored on ``device``, default the embeddings' device).
+
+        Args:
+            embeddings: ``[2P, D]`` embeddings of the pairs' objects.
+            labels: ``[P]`` score of each pair.
+            pairs: ``[P, 2]`` rows of each pair's two objects.
+            subgroups: ``[2P]`` subgroup of each object (not used by the metrics).
+            device: where the batch is stored (default: the embeddings' device).
+        """
         self.accumulator.update(embeddings, labels, pairs, subgroups, device)
 
     def evaluate(self) -> Any:

@@ -38,6 +38,14 @@ class PairRetrievalMetrics(RankingMetricMixin, PairMetric):
 
         ``query_indices`` / ``query_embeddings`` restrict or replace the queries as in
         :func:`~quaterion.eval.retrieval.pair_retrieval_metrics`; subgroups are not used.
+
+        Args:
+            embeddings: ``[N, D]`` candidates (and queries).
+            labels: ``[P]`` score of each pair.
+            pairs: ``[P, 2]`` rows of each pair's two objects.
+            subgroups: ``[2P]`` subgroup of each object (not used by the metrics).
+            query_indices: ``[Q]`` rows used as queries (default: all).
+            query_embeddings: ``[Q, D]`` separate queries; ``pairs[:, 0]`` then indexes them.
         """
         inputs = pair_inputs(
             embeddings.detach(),

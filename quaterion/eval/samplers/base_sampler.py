@@ -38,11 +38,22 @@ class BaseSampler:
 
     def sample(self, dataset: Any, metric: Any, model: Any) -> tuple[Tensor, Tensor]:
         """``(labels [Q, N], distance_matrix [Q, N])`` of the sampled queries, for
-        ``metric.raw_compute``."""
+        ``metric.raw_compute``.
+
+        Args:
+            dataset: the samples to encode.
+            metric: the metric the matrices are for.
+            model: the model that encodes them.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement sample")
 
     def retrieval_inputs(self, dataset: Any, model: Any) -> RetrievalInputs:
-        """What the engine ranks: the encoded dataset and the sampled queries."""
+        """What the engine ranks: the encoded dataset and the sampled queries.
+
+        Args:
+            dataset: the samples to encode.
+            model: the model that encodes them.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement retrieval_inputs")
 
     def reset(self) -> None:
@@ -58,11 +69,21 @@ class BaseSampler:
         raise NotImplementedError(f"{type(self).__name__} does not implement samples_per_batch")
 
     def encode_batch(self, model: Any, batch: list) -> None:
-        """Encode a batch of samples and add it, with its targets, to ``accumulator``."""
+        """Encode a batch of samples and add it, with its targets, to ``accumulator``.
+
+        Args:
+            model: the model that encodes them.
+            batch: a list of samples.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement encode_batch")
 
     def accumulate(self, model: Any, dataset: Any) -> None:
-        """Encode the whole dataset, batch by batch, into ``accumulator``."""
+        """Encode the whole dataset, batch by batch, into ``accumulator``.
+
+        Args:
+            model: the model that encodes them.
+            dataset: the samples to encode.
+        """
         read = 0
         for batch in iter_by_batch(dataset, self.samples_per_batch, self.log_progress):
             read += len(batch)
@@ -72,18 +93,33 @@ class BaseSampler:
         self.accumulator.set_filled()
 
     def state(self, dataset: Any, model: Any) -> dict[str, Tensor]:
-        """The accumulator's state, encoding the dataset first if that has not happened yet."""
+        """The accumulator's state, encoding the dataset first if that has not happened yet.
+
+        Args:
+            dataset: the samples to encode.
+            model: the model that encodes them.
+        """
         if not self.accumulator.filled:
             self.accumulate(model, dataset)
         return self.accumulator.state
 
     def query_indices(self, size: int, device: Any) -> Tensor | None:
-        """Sampled query rows out of ``size``, or None when every row is a query."""
+        """Sampled query rows out of ``size``, or None when every row is a query.
+
+        Args:
+            size: number of rows.
+            device: device of the result.
+        """
         if self.sample_size <= 0 or self.sample_size >= size:
             return None
         return torch.tensor(random.sample(range(size), self.sample_size), device=device)
 
     def all_or_sampled(self, size: int, device: Any) -> Tensor:
-        """Sampled query rows out of ``size``, or all of them in order."""
+        """Sampled query rows out of ``size``, or all of them in order.
+
+        Args:
+            size: number of rows.
+            device: device of the result.
+        """
         queries = self.query_indices(size, device)
         return torch.arange(size, device=device) if queries is None else queries
