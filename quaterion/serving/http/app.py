@@ -228,21 +228,29 @@ def create_app(
     @app.post("/encode")
     async def encode(request: Request) -> Any:
         objects = parse_encode(await read_json(request), limits)
-        return {"embeddings": await run(encoder, objects)}
+        return _json({"embeddings": await run(encoder, objects)})
 
     @app.post("/search")
     async def search(request: Request) -> Any:
         query, limit = parse_search(await read_json(request), limits)
-        return {"query": query, **await run(searcher, (query, limit))}
+        return _json({"query": query, **await run(searcher, (query, limit))})
 
     @app.get("/inspect")
     async def inspect(request: Request) -> Any:
         authorize(request)
         loop = asyncio.get_running_loop()
         inspection = await loop.run_in_executor(executor, service.inspection)
-        return inspection.as_json()
+        return _json(inspection.as_json())
 
     return app
+
+
+def _json(content: Any) -> Any:
+    """A JSON response of plain lists, dicts, strings and numbers, serialized once by `json`
+    (FastAPI's default walks the content through its encoder first, a cost per request)."""
+    from fastapi.responses import Response
+
+    return Response(json.dumps(content, ensure_ascii=False), media_type="application/json")
 
 
 def _too_large(size: int, limits: Limits) -> str:
