@@ -77,7 +77,11 @@ class MPerClassBatchSampler(Sampler[list[int]]):
         return self
 
     def set_epoch(self, epoch: int) -> None:
-        """Draw the batches of ``epoch`` on the next iteration."""
+        """Draw the batches of ``epoch`` on the next iteration.
+
+        Args:
+            epoch: the epoch about to start.
+        """
         self.epoch = epoch
 
     def _rank_and_world(self) -> tuple[int, int]:

@@ -38,7 +38,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class CachePlan:
-    """Which encoders cache where, with which key extractors, and whether every one does."""
+    """Which encoders cache where, with which key extractors, and whether every one does.
+
+    Args:
+        cache_types: encoder name -> where its cache lives, for every cached encoder.
+        key_extractors: encoder name -> key extractor, for the cached encoders that have one.
+        full: every encoder is cached and every loader indexable: batches are indices.
+    """
 
     cache_types: dict[str, CacheType]
     key_extractors: dict[str, Callable]
@@ -47,7 +53,13 @@ class CachePlan:
     @classmethod
     def of(cls, encoders: dict[str, Encoder], config: CacheConfig, loaders: Iterable[Any]
            ) -> CachePlan | None:  # fmt: skip
-        """The plan, or None when nothing is cached; ValueError names a bad configuration."""
+        """The plan, or None when nothing is cached; ValueError names a bad configuration.
+
+        Args:
+            encoders: the model's encoders, by name.
+            config: the model's cache configuration.
+            loaders: the loaders of the fit.
+        """
         if config.cache_type is None and not config.mapping:
             raise ValueError(
                 "If cache is configured, cache_type or mapping have to be set: got "
@@ -117,7 +129,13 @@ class CacheMixin:
         self, trainer: Any, train_dataloader: Any, val_dataloader: Any | None
     ) -> tuple[Any, Any | None]:
         """Cache frozen encoders' embeddings; return the loaders `trainer.fit` should iterate
-        (the given ones when nothing is cached). Raises ValueError for a bad configuration."""
+        (the given ones when nothing is cached). Raises ValueError for a bad configuration.
+
+        Args:
+            trainer: the Lightning trainer (its device and rank), or None.
+            train_dataloader: the training loader.
+            val_dataloader: the validation loader, or None.
+        """
         self.unwrap_cache()
         encoders: dict[str, Encoder] = self.model.encoders
         loaders = {"train": train_dataloader, "val": val_dataloader}

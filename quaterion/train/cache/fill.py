@@ -34,7 +34,11 @@ logger = logging.getLogger(__name__)
 
 def label_view(sample: Any) -> Any:
     """`sample` without its objects (non-scalar dataclass fields set to None): what
-    `collate_labels` needs, cheap to send back from a loader worker."""
+    `collate_labels` needs, cheap to send back from a loader worker.
+
+    Args:
+        sample: a sample of the loader's dataset.
+    """
     heavy = [
         name
         for name in fp.dataclass_field_names(type(sample)) or ()
@@ -64,7 +68,16 @@ class FillBatch(NamedTuple):
 
 
 class FillCollator(TrainCollator):
-    """The fill pass's collator (picklable; runs in the loader workers)."""
+    """The fill pass's collator (picklable; runs in the loader workers).
+
+    Args:
+        pre_collate_fn: the loader's `pre_collate_fn`.
+        encoder_collates: the collate functions of the encoders being filled, by name.
+        meta_extractors: their meta extractors, by name.
+        key_extractors: per encoder, the function mapping an object to its cache key.
+        full: every encoder is cached: also return the labels, for the full cache's targets.
+        digests: also return a digest of each sample (for the data fingerprint).
+    """
 
     def __init__(self, pre_collate_fn: Callable, encoder_collates: dict, meta_extractors: dict,
                  key_extractors: dict, full: bool, digests: bool):  # fmt: skip
@@ -87,7 +100,12 @@ class FillCollator(TrainCollator):
 class RowMap:
     """Rows of a split's objects in a cache table, in order of first appearance: one per
     object id, or one per cache key (`encoder` has a key extractor), which duplicates share.
-    A key given to two different objects is an error: one would get the other's embedding."""
+    A key given to two different objects is an error: one would get the other's embedding.
+
+    Args:
+        encoder: the encoder whose key extractor decides the rows, named in errors; None: one row
+            per object id.
+    """
 
     def __init__(self, encoder: str | None = None):
         self.encoder, self.size = encoder, 0
@@ -96,7 +114,11 @@ class RowMap:
         self._assigned: list[Tensor] = []
 
     def assign(self, batch: FillBatch) -> Tensor:
-        """Give the batch's objects their rows; returns which objects got a new row [B]."""
+        """Give the batch's objects their rows; returns which objects got a new row [B].
+
+        Args:
+            batch: one batch of the fill pass.
+        """
         if self.encoder is None:  # object ids: each is new
             rows = torch.arange(self.size, self.size + len(batch.ids))
         else:
@@ -135,7 +157,15 @@ class RowMap:
 
 @dataclass
 class FillSettings:
-    """How the fill pass runs."""
+    """How the fill pass runs.
+
+    Args:
+        device: where the encoders run.
+        batch_size: fill batch size (None: the loader's).
+        num_workers: fill loader workers (None: the loader's).
+        storage_dtype: dtype the rows are stored in (None: as computed).
+        progress: draw a progress bar.
+    """
 
     device: torch.device  # where the encoders run
     batch_size: int | None  # None: the source loader's batch size
@@ -146,7 +176,15 @@ class FillSettings:
 
 @dataclass
 class SplitFill:
-    """What one pass over a split learned."""
+    """What one pass over a split learned.
+
+    Args:
+        row_maps: cached encoder -> its row map (encoders may share one).
+        tables: encoder -> rows `[n, D]`.
+        fingerprint: of the data (every sample, loader class, sample count), or "".
+        targets: `collate_labels` of every sample, in order (full cache), else None.
+        meta: merged meta per object id (full cache); None when all are empty.
+    """
 
     row_maps: dict[str, RowMap]  # cached encoder -> its row map (encoders may share one)
     tables: dict[str, Tensor]  # encoder -> rows [n, D]
@@ -159,7 +197,18 @@ def fill_split(loader: SimilarityDataLoader, split: str, encoders: dict[str, InM
                key_extractors: dict[str, Callable], full: bool, settings: FillSettings,
                store: CacheStore | None = None, write: bool = False) -> SplitFill:  # fmt: skip
     """Fill `encoders`' rows of `split`: stored rows are reused when encoder and data
-    fingerprints match and the file checks out; the rest are encoded (and stored if `write`)."""
+    fingerprints match and the file checks out; the rest are encoded (and stored if `write`).
+
+    Args:
+        loader: the user's loader of the split.
+        split: `"train"` or `"val"`.
+        encoders: the cache wrappers to fill, by name.
+        key_extractors: per encoder, its key extractor (if any).
+        full: every encoder is cached: also collect the targets.
+        settings: how the pass runs.
+        store: the `save_dir` store, or None.
+        write: write what was encoded to the store (rank 0 only).
+    """
     fingerprints = {  # no weights are hashed without a store
         name: f"{fp.encoder_fingerprint(encoder.wrapped_encoder)}|{settings.storage_dtype}"
         f"|key:{fp.callable_fingerprint(key_extractors.get(name))}"

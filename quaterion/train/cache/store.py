@@ -36,7 +36,15 @@ _DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "
 
 @dataclass(frozen=True)
 class StoredEntry:
-    """What a manifest says about one encoder's rows of one split."""
+    """What a manifest says about one encoder's rows of one split.
+
+    Args:
+        encoder_fingerprint: fingerprint of the encoder that computed the rows.
+        data_fingerprint: fingerprint of the split's data.
+        shape: `[N, D]` of the rows.
+        dtype: their dtype.
+        checksum: digest of the rows file.
+    """
 
     encoder_fingerprint: str
     data_fingerprint: str
@@ -46,7 +54,11 @@ class StoredEntry:
 
 
 def map_rows(path: Path) -> torch.Tensor:
-    """The tensor `rows` of the safetensors file `path`, memory-mapped (copy-on-write)."""
+    """The tensor `rows` of the safetensors file `path`, memory-mapped (copy-on-write).
+
+    Args:
+        path: a safetensors file written by `CacheStore.save`.
+    """
     try:
         with open(path, "rb") as handle:
             size = int.from_bytes(handle.read(8), "little")
@@ -62,7 +74,11 @@ def map_rows(path: Path) -> torch.Tensor:
 
 
 class CacheStore:
-    """Reads and writes cached rows under `root`; every refusal is logged with its reason."""
+    """Reads and writes cached rows under `root`; every refusal is logged with its reason.
+
+    Args:
+        root: the `save_dir`.
+    """
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -90,7 +106,13 @@ class CacheStore:
         return folder / f"{split}.safetensors", folder / f"{split}.json"
 
     def entry(self, encoder: str, split: str, encoder_fingerprint: str) -> StoredEntry | None:
-        """The manifest of (`encoder`, `split`) if it was built by an identical encoder."""
+        """The manifest of (`encoder`, `split`) if it was built by an identical encoder.
+
+        Args:
+            encoder: encoder name.
+            split: `"train"` or `"val"`.
+            encoder_fingerprint: fingerprint of the encoder now.
+        """
         _, manifest_path = self._paths(encoder, split)
         where = f"cache of encoder '{encoder}' ({split})"
         if not manifest_path.is_file():
@@ -118,7 +140,15 @@ class CacheStore:
     def load(self, encoder: str, split: str, entry: StoredEntry, data_fingerprint: str,
              num_rows: int) -> torch.Tensor | None:  # fmt: skip
         """The stored rows (memory-mapped) if they are of this data (`data_fingerprint`,
-        `num_rows`) and the file matches its manifest; else None, logged."""
+        `num_rows`) and the file matches its manifest; else None, logged.
+
+        Args:
+            encoder: encoder name.
+            split: `"train"` or `"val"`.
+            entry: its manifest, from `entry`.
+            data_fingerprint: fingerprint of the split's data now.
+            num_rows: number of rows the data needs.
+        """
         tensor_path, _ = self._paths(encoder, split)
         where = f"cache of encoder '{encoder}' ({split})"
         if entry.data_fingerprint != data_fingerprint:
@@ -149,7 +179,15 @@ class CacheStore:
 
     def save(self, encoder: str, split: str, rows: torch.Tensor, encoder_fingerprint: str,
              data_fingerprint: str) -> None:  # fmt: skip
-        """Write `rows` [N, D] and then its manifest."""
+        """Write `rows` [N, D] and then its manifest.
+
+        Args:
+            encoder: encoder name.
+            split: `"train"` or `"val"`.
+            rows: `[N, D]` the rows.
+            encoder_fingerprint: fingerprint of the encoder.
+            data_fingerprint: fingerprint of the split's data.
+        """
         tensor_path, manifest_path = self._paths(encoder, split)
         tensor_path.parent.mkdir(parents=True, exist_ok=True)
         rows = rows.detach().cpu().contiguous()
