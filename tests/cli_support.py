@@ -18,8 +18,11 @@ def write_groups_csv(path: Path, repeats: int = 2) -> Path:
     return path
 
 
-def write_fit_config(path: Path, bert: Path, data: Path, **fields: Any) -> Path:
-    """A JSON `quaterion fit` config over `data` with the tiny BERT; `fields` override."""
+def write_fit_config(
+    path: Path, bert: Path, data: Path, data_fields: dict | None = None, **fields: Any
+) -> Path:
+    """A JSON `quaterion fit` config over `data` with the tiny BERT; `data_fields` override
+    fields of its `data` section, `fields` top-level ones."""
     config: dict[str, Any] = {
         "data": {"kind": "csv", "path": str(data), "val_fraction": 0.3},
         "encoder": {"name": "hf", "path": str(bert)},
@@ -30,6 +33,16 @@ def write_fit_config(path: Path, bert: Path, data: Path, **fields: Any) -> Path:
         "lr": 0.01,
         "output_dir": str(path.parent / "servable"),
     }
+    config["data"].update(data_fields or {})
     config.update(fields)
     path.write_text(json.dumps(config))
     return path
+
+
+def run_cli(capsys: Any, *argv: Any) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `quaterion ARGV` run in this process."""
+    from quaterion.cli import main
+
+    code = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -9,9 +9,7 @@ import json
 
 import pytest
 import torch
-from cli_support import ANIMALS, TOOLS, write_groups_csv
-
-from quaterion.cli import main
+from cli_support import ANIMALS, TOOLS, run_cli, write_groups_csv
 
 
 @pytest.fixture(scope="module")
@@ -53,15 +51,9 @@ kwargs = {{ mining = "all" }}
     return config, root / "servable"
 
 
-def run(capsys, *argv):
-    code = main([str(arg) for arg in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_fit_saves_a_servable_and_persists_the_cache(capsys, fitted):
     config, servable = fitted
-    code, out, err = run(capsys, "fit", config)
+    code, out, err = run_cli(capsys, "fit", config)
     assert code == 0, err
     assert "Servable saved to" in out
     assert (servable / "config.json").is_file()
@@ -77,7 +69,7 @@ def test_fit_saves_a_servable_and_persists_the_cache(capsys, fitted):
 
 def test_evaluate_reports_metrics_of_the_held_out_split(capsys, fitted):
     config, servable = fitted
-    code, out, err = run(capsys, "evaluate", servable, config, "-k", "1", "2", "--json")
+    code, out, err = run_cli(capsys, "evaluate", servable, config, "-k", "1", "2", "--json")
     assert code == 0, err
     metrics = json.loads(out)
     for name in ("precision@1", "precision@2", "r_precision", "map@r", "mrr", "ndcg@2"):
@@ -99,10 +91,12 @@ def test_evaluate_reports_metrics_of_the_held_out_split(capsys, fitted):
 
 def test_evaluate_baseline_scores_the_encoders_without_the_head(capsys, fitted):
     config, servable = fitted
-    code, out, err = run(capsys, "evaluate", servable, config, "-k", "1", "--json", "--baseline")
+    code, out, err = run_cli(
+        capsys, "evaluate", servable, config, "-k", "1", "--json", "--baseline"
+    )
     assert code == 0, err
     report = json.loads(out)
-    code, out, err = run(capsys, "evaluate", servable, config, "-k", "1", "--json")
+    code, out, err = run_cli(capsys, "evaluate", servable, config, "-k", "1", "--json")
     assert report["trained"] == json.loads(out)
 
     # oracle: the encoder's own outputs (its collate + forward), nearest other by cosine
@@ -121,7 +115,7 @@ def test_evaluate_baseline_scores_the_encoders_without_the_head(capsys, fitted):
     ]
     assert report["baseline"]["precision@1"] == pytest.approx(sum(hits) / len(hits), abs=1e-6)
 
-    code, out, err = run(capsys, "evaluate", servable, config, "-k", "1", "--baseline")
+    code, out, err = run_cli(capsys, "evaluate", servable, config, "-k", "1", "--baseline")
     assert code == 0, err
     header = next(line for line in out.splitlines() if line.startswith("metric"))
     assert header.split() == ["metric", "frozen", "encoder", "+", "trained", "head", "change"]
@@ -140,7 +134,7 @@ def test_evaluate_on_a_pairs_file_ranks_answers_for_questions(capsys, fitted, tm
         {"obj_a": "saw", "obj_b": "a long saw", "score": 1.0},
     ]
     pairs.write_text("\n".join(json.dumps(line) for line in lines))
-    code, out, err = run(capsys, "evaluate", servable, pairs, "-k", "1", "--json")
+    code, out, err = run_cli(capsys, "evaluate", servable, pairs, "-k", "1", "--json")
     assert code == 0, err
     assert 0.0 <= json.loads(out)["mrr"] <= 1.0
 
@@ -149,7 +143,7 @@ def test_export_writes_an_onnx_graph_matching_torch(capsys, fitted, tmp_path):
     pytest.importorskip("onnxruntime")
     _, servable = fitted
     target = tmp_path / "model.onnx"
-    code, out, err = run(capsys, "export", servable, "--onnx", target)
+    code, out, err = run_cli(capsys, "export", servable, "--onnx", target)
     assert code == 0, err
     assert target.is_file()
     difference = float(out.rsplit("=", 1)[1])
@@ -160,11 +154,11 @@ def test_index_then_search_finds_the_indexed_text(capsys, fitted, groups_csv, tm
     pytest.importorskip("qdrant_edge")
     _, servable = fitted
     store = tmp_path / "store"
-    code, out, err = run(capsys, "index", servable, groups_csv, "--store", store)
+    code, out, err = run_cli(capsys, "index", servable, groups_csv, "--store", store)
     assert code == 0, err
     assert "Indexed 20 objects" in out
 
-    code, out, err = run(capsys, "search", store, servable, TOOLS[1], "-k", "3")
+    code, out, err = run_cli(capsys, "search", store, servable, TOOLS[1], "-k", "3")
     assert code == 0, err
     hits = out.strip().splitlines()
     assert len(hits) == 3
@@ -173,6 +167,6 @@ def test_index_then_search_finds_the_indexed_text(capsys, fitted, groups_csv, tm
 
 def test_search_without_a_store_names_the_missing_directory(capsys, fitted, tmp_path):
     _, servable = fitted
-    code, _, err = run(capsys, "search", tmp_path / "nowhere", servable, "a query")
+    code, _, err = run_cli(capsys, "search", tmp_path / "nowhere", servable, "a query")
     assert code == 1
     assert "No vector store at" in err and "quaterion index" in err

@@ -6,6 +6,7 @@ import importlib.util
 import json
 
 import pytest
+from cli_support import run_cli, write_fit_config
 
 from quaterion.cli import main
 
@@ -28,44 +29,19 @@ def write_csv(path, rows, header="obj,group", encoding="utf-8"):
     return path
 
 
-def write_config(
-    root, data_path, tiny_bert, loss="TripletLoss", loss_kwargs='mining = "all"', columns=""
-):
-    config = root / "fit.toml"
-    config.write_text(
-        f"""
-epochs = 2
-batch_size = 8
-lr = 0.01
-cache_dir = "{root / "cache"}"
-output_dir = "{root / "servable"}"
-
-[data]
-kind = "csv"
-path = "{data_path}"
-val_fraction = 0.25
-{columns}
-
-[encoder]
-name = "hf"
-path = "{tiny_bert}"
-
-[head]
-name = "LinearHead"
-kwargs = {{ output_size = 16 }}
-
-[loss]
-name = "{loss}"
-kwargs = {{ {loss_kwargs} }}
-"""
+def write_config(root, data_path, tiny_bert, loss="TripletLoss", loss_kwargs=None, columns=None):
+    """A fit config in `root` (cache and servable there too) over the intents file."""
+    data = {"val_fraction": 0.25, **({"columns": columns} if columns else {})}
+    return write_fit_config(
+        root / "fit.json",
+        tiny_bert,
+        data_path,
+        data,
+        head={"name": "LinearHead", "kwargs": {"output_size": 16}},
+        loss={"name": loss, "kwargs": loss_kwargs or {"mining": "all"}},
+        batch_size=8,
+        cache_dir=str(root / "cache"),
     )
-    return config
-
-
-def run(capsys, *argv):
-    code = main([str(arg) for arg in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +62,7 @@ def fitted(tmp_path_factory, tiny_bert, intents_csv):
 
 def test_fit_trains_on_string_labels_and_names_the_groups(capsys, tiny_bert, intents_csv, tmp_path):
     config = write_config(tmp_path, intents_csv, tiny_bert)
-    code, out, err = run(capsys, "fit", config)
+    code, out, err = run_cli(capsys, "fit", config)
     assert code == 0, err
     assert "Groups: billing (6), cancel (6), password (6), shipping (6)" in out
     assert (tmp_path / "servable" / "config.json").is_file()
@@ -94,18 +70,18 @@ def test_fit_trains_on_string_labels_and_names_the_groups(capsys, tiny_bert, int
 
 def test_evaluate_names_the_groups_and_scores_them(capsys, fitted, intents_csv):
     config, servable = fitted
-    code, out, err = run(capsys, "evaluate", servable, intents_csv, "-k", "1", "5")
+    code, out, err = run_cli(capsys, "evaluate", servable, intents_csv, "-k", "1", "5")
     assert code == 0, err
     assert "groups: billing (6), cancel (6), password (6), shipping (6)" in out
     assert "precision@5" in out
-    code, out, err = run(capsys, "evaluate", servable, config)  # held-out split, by name too
+    code, out, err = run_cli(capsys, "evaluate", servable, config)  # held-out split, by name too
     assert code == 0, err
     assert "groups: " in out and "billing" in out
 
 
 def test_evaluate_refuses_k_beyond_the_candidates(capsys, fitted, intents_csv):
     _, servable = fitted
-    code, out, err = run(capsys, "evaluate", servable, intents_csv, "-k", "1", "100")
+    code, out, err = run_cli(capsys, "evaluate", servable, intents_csv, "-k", "1", "100")
     assert code != 0 and out == ""
     assert "-k 100" in err and "23 candidates" in err
 
@@ -116,12 +92,12 @@ def test_index_payloads_and_search_results_carry_group_names(capsys, fitted, int
 
     _, servable = fitted
     store = tmp_path / "store"
-    code, out, err = run(capsys, "index", servable, intents_csv, "--store", store)
+    code, out, err = run_cli(capsys, "index", servable, intents_csv, "--store", store)
     assert code == 0, err
-    code, out, err = run(capsys, "search", store, servable, "I forgot my password", "-k", "2")
+    code, out, err = run_cli(capsys, "search", store, servable, "I forgot my password", "-k", "2")
     assert code == 0, err
     assert "[password] I forgot my password" in out.splitlines()[0]
-    code, out, err = run(capsys, "search", store, servable, "password", "-k", "25")
+    code, out, err = run_cli(capsys, "search", store, servable, "password", "-k", "25")
     assert code != 0 and "-k 25 is larger than the 24 points" in err
     with QdrantEdgeStore(str(store), dim=16, distance="cosine") as opened:
         payloads = opened.search(opened_query(servable), k=24).payloads[0]
@@ -157,7 +133,7 @@ def test_data_without_similar_and_dissimilar_objects_is_refused_before_encoding(
     capsys, tiny_bert, tmp_path, rows, message
 ):
     config = write_config(tmp_path, write_csv(tmp_path / "data.csv", rows), tiny_bert)
-    code, out, err = run(capsys, "fit", config)
+    code, out, err = run_cli(capsys, "fit", config)
     assert code != 0 and message in err
     assert not (tmp_path / "cache").exists() and not (tmp_path / "servable").exists()
 
@@ -165,14 +141,14 @@ def test_data_without_similar_and_dissimilar_objects_is_refused_before_encoding(
 def test_evaluation_data_of_one_group_is_refused(capsys, fitted, tmp_path):
     _, servable = fitted
     data = write_csv(tmp_path / "one.csv", [("a", "x"), ("b", "x"), ("c", "x")])
-    code, out, err = run(capsys, "evaluate", servable, data, "-k", "1")
+    code, out, err = run_cli(capsys, "evaluate", servable, data, "-k", "1")
     assert code != 0 and "the evaluation data has 1 group ('x')" in err
 
 
 def test_a_latin1_file_is_refused_with_line_and_iconv_command(capsys, tiny_bert, tmp_path):
     rows = [(t, name) for name, texts in INTENTS.items() for t in texts] + [("crème", "cancel")]
     data = write_csv(tmp_path / "latin.csv", rows, encoding="latin-1")
-    code, out, err = run(capsys, "fit", write_config(tmp_path, data, tiny_bert))
+    code, out, err = run_cli(capsys, "fit", write_config(tmp_path, data, tiny_bert))
     assert code != 0
     assert f"{data}, line 26: not UTF-8" in err and "iconv -f latin1 -t utf-8" in err
     assert not (tmp_path / "cache").exists()
@@ -182,14 +158,14 @@ def test_a_bom_and_a_200kB_field_train_like_any_other_file(capsys, tiny_bert, tm
     rows = [(t, name) for name, texts in INTENTS.items() for t in texts]
     rows[0] = ("long " * 40_000, "billing")
     data = write_csv(tmp_path / "bom.csv", rows, encoding="utf-8-sig")
-    code, out, err = run(capsys, "fit", write_config(tmp_path, data, tiny_bert))
+    code, out, err = run_cli(capsys, "fit", write_config(tmp_path, data, tiny_bert))
     assert code == 0, err
     assert "Groups: billing (6), cancel (6), password (6), shipping (6)" in out
 
 
 def test_softmax_loss_trains_on_string_labels(capsys, tiny_bert, intents_csv, tmp_path):
-    config = write_config(tmp_path, intents_csv, tiny_bert, "SoftmaxLoss", "temperature = 0.1")
-    code, out, err = run(capsys, "fit", config)
+    config = write_config(tmp_path, intents_csv, tiny_bert, "SoftmaxLoss", {"temperature": 0.1})
+    code, out, err = run_cli(capsys, "fit", config)
     assert code == 0, err
     assert json.loads((tmp_path / "servable" / "config.json").read_text())
 
@@ -197,10 +173,12 @@ def test_softmax_loss_trains_on_string_labels(capsys, tiny_bert, intents_csv, tm
 def test_a_file_with_its_own_column_names_trains_through_data_columns(capsys, tiny_bert, tmp_path):
     rows = [(text, name) for name, texts in INTENTS.items() for text in texts]
     data = write_csv(tmp_path / "intents.csv", rows, header="text,category")
-    code, out, err = run(capsys, "fit", write_config(tmp_path, data, tiny_bert))
+    code, out, err = run_cli(capsys, "fit", write_config(tmp_path, data, tiny_bert))
     assert code != 0 and "data.columns" in err  # the error says how to name them
-    columns = 'columns = { obj = "text", group = "category" }'
-    code, out, err = run(capsys, "fit", write_config(tmp_path, data, tiny_bert, columns=columns))
+    columns = {"obj": "text", "group": "category"}
+    code, out, err = run_cli(
+        capsys, "fit", write_config(tmp_path, data, tiny_bert, columns=columns)
+    )
     assert code == 0, err
     assert "Groups: billing (6), cancel (6), password (6), shipping (6)" in out
 
@@ -209,17 +187,19 @@ def test_evaluate_and_index_read_a_files_own_columns(capsys, fitted, tmp_path):
     _, servable = fitted
     rows = [(text, name) for name, texts in INTENTS.items() for text in texts]
     data = write_csv(tmp_path / "intents.csv", rows, header="text,category")
-    code, out, err = run(capsys, "evaluate", servable, data, "-k", "1")
+    code, out, err = run_cli(capsys, "evaluate", servable, data, "-k", "1")
     assert code != 0 and "--columns obj=text group=category" in err
     columns = ["--columns", "obj=text", "group=category"]
-    code, out, err = run(capsys, "evaluate", servable, data, "-k", "1", *columns)
+    code, out, err = run_cli(capsys, "evaluate", servable, data, "-k", "1", *columns)
     assert code == 0, err
     assert "groups: billing (6), cancel (6), password (6), shipping (6)" in out
-    code, out, err = run(capsys, "evaluate", servable, data, "--columns", "obj:text")
+    code, out, err = run_cli(capsys, "evaluate", servable, data, "--columns", "obj:text")
     assert code != 0 and "FIELD=COLUMN" in err
-    code, out, err = run(capsys, "evaluate", servable, data, "--columns", "label=category")
+    code, out, err = run_cli(capsys, "evaluate", servable, data, "--columns", "label=category")
     assert code != 0 and "--columns names fields ['label']" in err
     if importlib.util.find_spec("qdrant_edge") is not None:
-        code, out, err = run(capsys, "index", servable, data, "--store", tmp_path / "s", *columns)
+        code, out, err = run_cli(
+            capsys, "index", servable, data, "--store", tmp_path / "s", *columns
+        )
         assert code == 0, err
         assert "Indexed 24 objects" in out
