@@ -1,4 +1,5 @@
-"""Gathering tensors across processes so that in-batch negatives span the global batch.
+"""Gathering tensors across processes: in-batch negatives that span the global batch (losses),
+the memory of cross-batch memory (XBM), and the rows each process encoded (cache fill).
 
 Scaling convention: every rank computes the loss over the *global* batch and its local shard
 keeps its autograd graph, so the gradient w.r.t. a rank's own embeddings equals the gradient of
@@ -58,6 +59,20 @@ def gather_with_grad(tensor: Tensor) -> Tensor:
         tensor: this rank's shard, `(N_r, ...)`.
     """
     return _gather(tensor)[0]
+
+
+def gather_rows(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """Rows of each tensor from every rank, concatenated in rank order, without gradient.
+
+    Ranks may hold different numbers of rows. Returns the tensors as they are when not running
+    distributed.
+
+    Args:
+        *tensors: tensors to gather along dim 0, each on the process group's device.
+    """
+    if world_size() == 1:
+        return tensors
+    return tuple(_gather(tensor.detach())[0] for tensor in tensors)
 
 
 def gather_pairs(pairs: Tensor, num_local_objects: int) -> Tensor:

@@ -26,6 +26,7 @@ from quaterion.dataset.train_collator import TrainCollator
 from quaterion.train.cache import fingerprint as fp
 from quaterion.train.cache.in_memory_cache_encoder import InMemoryCacheEncoder
 from quaterion.train.cache.store import CacheStore
+from quaterion.utils.distributed import gather_rows, rank_and_world
 from quaterion_models.utils.progress import track
 from quaterion_models.utils.tensors import move_to_device
 
@@ -113,8 +114,8 @@ class RowMap:
         self._ids: list[Tensor] = []
         self._assigned: list[Tensor] = []
 
-    def assign(self, batch: FillBatch) -> Tensor:
-        """Give the batch's objects their rows; returns which objects got a new row [B].
+    def assign(self, batch: FillBatch) -> tuple[Tensor, Tensor]:
+        """Give the batch's objects their rows; returns them [B] and which are new [B].
 
         Args:
             batch: one batch of the fill pass.
@@ -130,7 +131,7 @@ class RowMap:
         self._ids.append(batch.ids)
         self._assigned.append(rows)
         self.size = max(self.size, int(rows.max()) + 1)
-        return fresh
+        return rows, fresh
 
     def _row(self, key: Hashable, digest: bytes) -> int:
         try:
@@ -263,29 +264,29 @@ def _pass(loader: SimilarityDataLoader, split: str, encoders: dict[str, InMemory
     default = RowMap()
     row_maps = {name: RowMap(name) if name in key_extractors else default for name in encoders}
     storage = {name: encoders[name].storage_device(settings.device) for name in modules}
-    chunks: dict[str, list[Tensor]] = {name: [] for name in modules}
-    finite: dict[str, list[Tensor]] = {name: [] for name in modules}  # checked once, at the end
+    chunks: dict[str, list] = {name: [] for name in modules}  # (new rows, their embeddings)
+    finite: dict[str, list] = {name: [] for name in modules}  # (batch, all finite): checked last
     digest = hashlib.blake2b(digest_size=fp.DIGEST_SIZE)
     labels, meta_chunks, modes = [], [], {name: m.training for name, m in modules.items()}
+    rank, world = rank_and_world()  # under DDP each process encodes every world-th batch
     try:
         for module in modules.values():
             module.to(settings.device).eval()
-        for batch in track(
-            fill_loader, _length(fill_loader), f"Caching {split}", settings.progress
-        ):
+        batches = track(fill_loader, _length(fill_loader), f"Caching {split}", settings.progress)
+        for index, batch in enumerate(batches):
             digest.update(b"".join(batch.digests))
             labels.extend(batch.labels)
             meta_chunks.append((batch.ids, batch.features["meta"]))
-            fresh = {id(row_map): row_map.assign(batch) for row_map in {*row_maps.values()}}
-            for name, module in modules.items():
+            assigned = {row_map: row_map.assign(batch) for row_map in {*row_maps.values()}}
+            for name, module in modules.items() if index % world == rank else ():  # our share
                 with torch.inference_mode():
-                    embeddings = module(
-                        move_to_device(batch.features["data"][name], settings.device)
-                    )
-                embeddings = embeddings[fresh[id(row_maps[name])].to(embeddings.device)]
-                finite[name].append(torch.isfinite(embeddings).all())
+                    inputs = move_to_device(batch.features["data"][name], settings.device)
+                    embeddings = module(inputs)
+                rows, fresh = assigned[row_maps[name]]
+                embeddings = embeddings[fresh.to(embeddings.device)]
+                finite[name].append((index, torch.isfinite(embeddings).all()))
                 dtype = settings.storage_dtype or embeddings.dtype
-                chunks[name].append(embeddings.to(storage[name], dtype))
+                chunks[name].append((rows[fresh], embeddings.to(storage[name], dtype)))
     finally:
         for name, module in modules.items():
             module.train(modes[name])
@@ -293,13 +294,25 @@ def _pass(loader: SimilarityDataLoader, split: str, encoders: dict[str, InMemory
         raise ValueError(
             f"The {split} loader yielded no samples; pass a dataset with at least one sample"
         )
-    for name, flags in finite.items():
-        if not bool(torch.stack(flags).all()):
+    tables = {}
+    for name, parts in chunks.items():  # every process's rows (in rank order), once allocated
+        width, dtype = encoders[name].embedding_size, settings.storage_dtype or torch.float32
+        rows, values, batch_index, flags = gather_rows(
+            torch.cat([rows for rows, _ in parts] or [torch.empty(0, dtype=torch.long)]),
+            torch.cat([values for _, values in parts] or [torch.empty(0, width, dtype=dtype)]),
+            torch.tensor([index for index, _ in finite[name]], dtype=torch.long),
+            torch.stack([flag for _, flag in finite[name]]).cpu()
+            if finite[name]
+            else torch.ones(0, dtype=torch.bool),
+        )
+        if not bool(flags.all()):
             raise ValueError(
                 f"Encoder '{name}' gave NaN or infinite embeddings in {split} fill batch "
-                f"{int((~torch.stack(flags)).nonzero()[0])}; check the encoder and its inputs "
-                "before caching them"
+                f"{int(batch_index[~flags].min())}; check the encoder and "
+                "its inputs before caching them"
             )
+        tables[name] = values.new_empty((row_maps[name].size, values.shape[1]))
+        tables[name][rows.to(values.device)] = values
     digest.update(f"|{type(loader).__qualname__}".encode())  # the sample count: 16 bytes each
     meta = None
     if any(any(items) for _, items in meta_chunks):  # one merged meta dict per object id
@@ -309,7 +322,7 @@ def _pass(loader: SimilarityDataLoader, split: str, encoders: dict[str, InMemory
                 meta[object_id] = item
     return SplitFill(
         row_maps=row_maps,
-        tables={name: torch.cat(parts) for name, parts in chunks.items()},
+        tables=tables,
         fingerprint=digest.hexdigest() if fingerprint else "",
         targets=type(loader).collate_labels(labels) if full else None,
         meta=meta,

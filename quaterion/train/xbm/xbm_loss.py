@@ -2,40 +2,12 @@
 
 from __future__ import annotations
 
-import torch
-import torch.distributed as dist
 from torch import Tensor
 
 from quaterion.loss import GroupLoss, SimilarityLoss
 from quaterion.train.xbm.xbm_buffer import XbmBuffer
 from quaterion.train.xbm.xbm_config import XbmConfig
-
-
-def gather_from_all_processes(*tensors: Tensor) -> tuple[Tensor, ...]:
-    """Rows of ``tensors`` from every process, concatenated in rank order (no gradient).
-
-    Outside distributed training returns ``tensors`` as they are. Processes may hold different
-    numbers of rows; all tensors of one call share their row count.
-
-    Args:
-        *tensors: tensors with the same number of rows.
-    """
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return tensors
-    world_size = dist.get_world_size()
-    rows = torch.tensor([tensors[0].shape[0]], device=tensors[0].device)
-    all_rows = [torch.zeros_like(rows) for _ in range(world_size)]
-    dist.all_gather(all_rows, rows)
-    counts = [int(count) for count in all_rows]
-    gathered = []
-    for tensor in tensors:
-        padded = tensor.new_zeros((max(counts), *tensor.shape[1:]))
-        padded[: tensor.shape[0]] = tensor.detach()
-        parts = [torch.empty_like(padded) for _ in range(world_size)]
-        dist.all_gather(parts, padded)
-        rows_of = zip(parts, counts, strict=True)
-        gathered.append(torch.cat([part[:count] for part, count in rows_of]))
-    return tuple(gathered)
+from quaterion.utils.distributed import gather_rows
 
 
 class XbmLoss:
@@ -74,5 +46,5 @@ class XbmLoss:
         memory_embeddings = memory_embeddings.to(embeddings.device)
         memory_groups = memory_groups.to(groups.device)
         term = self.loss.xbm_loss(embeddings, groups, memory_embeddings, memory_groups)
-        self.buffer.queue(*gather_from_all_processes(embeddings.detach(), groups))
+        self.buffer.queue(*gather_rows(embeddings, groups))
         return self.config.weight * term

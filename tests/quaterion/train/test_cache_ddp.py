@@ -5,9 +5,12 @@ process."""
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import torch
 
 SCRIPT = Path(__file__).with_name("ddp_cache_script.py")
 ROOT = SCRIPT.parents[3]
@@ -61,3 +64,26 @@ def test_ddp_fit_with_and_without_cache(tmp_path):
     single = json.loads((single_dir / "cache-rank0.json").read_text())["precision_at_1"]
     assert single > 0.8
     assert abs(quality["cache", 0] - single) <= 0.05
+
+
+def test_two_processes_split_the_fill_and_both_hold_every_row(tmp_path):
+    script = SCRIPT.with_name("ddp_split_fill_script.py")
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    )
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), str(port)], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1)]
+    for case, rows in (("keys=False", 128), ("keys=True", None)):
+        calls = [ranks[rank][case]["calls"] for rank in (0, 1)]
+        objects = ranks[0][case]["objects"].reshape(64, 2, 4)  # [a, b] per sample
+        expected = (objects * 2 + 1).reshape(128, 4)  # oracle: the encoder on every object
+        for rank in (0, 1):
+            assert torch.equal(ranks[rank][case]["embeddings"], expected)
+            assert ranks[rank][case]["rows"] == (rows or ranks[0][case]["rows"])
+        # 16 fill batches of 8 objects, every other one per process
+        assert calls == [64, 64] if rows else 0 < min(calls) and max(calls) < 128
