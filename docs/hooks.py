@@ -10,9 +10,11 @@ import argparse
 import ast
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mkdocs.config.defaults import MkDocsConfig
-from mkdocs.structure.files import File, Files
+if TYPE_CHECKING:  # mkdocs is needed to build the site, not to list the modules (tests do)
+    from mkdocs.config.defaults import MkDocsConfig
+    from mkdocs.structure.files import Files
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("quaterion_models", "quaterion")
@@ -164,6 +166,8 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
+    from mkdocs.structure.files import File
+
     files.append(File.generated(config, CLI_PAGE, content=cli_page()))
     for package in PACKAGES:
         for module in public_modules(package):
