@@ -60,6 +60,37 @@ def _silence(*messages: str) -> Iterator[None]:
         yield
 
 
+class _CachedData(pl.LightningDataModule):
+    """The loaders of a distributed fit: the cache is set up in `setup`, which every process
+    runs once the process group exists, so the processes split the fill between them.
+
+    Args:
+        model: the model being fitted.
+        train: the training loader.
+        val: the validation loader, or None.
+    """
+
+    def __init__(self, model: TrainableModel, train: SimilarityDataLoader, val: Any):
+        super().__init__()
+        self.model, self.loaders = model, (train, val)
+
+    def setup(self, stage: str) -> None:
+        """Fill the cache (Lightning calls this in every process after it started them).
+
+        Args:
+            stage: Lightning's stage name.
+        """
+        self.loaders = self.model.setup_cache(self.trainer, *self.loaders)
+
+    def train_dataloader(self) -> Any:
+        """The training loader (after `setup`, the cache's)."""
+        return self.loaders[0]
+
+    def val_dataloader(self) -> Any:
+        """The validation loader, or none."""
+        return self.loaders[1] if self.loaders[1] is not None else []
+
+
 class Quaterion:
     """Fit a ``TrainableModel`` with Lightning, and evaluate a ``SimilarityModel``."""
 
@@ -111,21 +142,22 @@ class Quaterion:
             if loader is not None:  # the given loaders collate for the model, as the original's
                 trainable_model.setup_dataloader(loader)
         try:
-            with _silence(_FEW_WORKERS_WARNING, _LIGHTNING_PYTREE_WARNING):
-                fit_train, fit_val = trainable_model.setup_cache(
-                    trainer, train_dataloader, val_dataloader
-                )
-            if fit_train is not train_dataloader:  # the cache built its own loaders
-                silenced.append(_FEW_WORKERS_WARNING)
-            if trainer.world_size > 1:
+            if trainer.world_size > 1:  # the cache fills once every process runs: each its share
                 destroy_process_group_at_exit()  # the group trainer.fit creates
+                data = {
+                    "datamodule": _CachedData(trainable_model, train_dataloader, val_dataloader)
+                }
+                silenced.append(_FEW_WORKERS_WARNING)
+            else:
+                with _silence(_FEW_WORKERS_WARNING, _LIGHTNING_PYTREE_WARNING):
+                    fit_train, fit_val = trainable_model.setup_cache(
+                        trainer, train_dataloader, val_dataloader
+                    )
+                if fit_train is not train_dataloader:  # the cache built its own loaders
+                    silenced.append(_FEW_WORKERS_WARNING)
+                data = {"train_dataloaders": fit_train, "val_dataloaders": fit_val}
             with _silence(*silenced):
-                trainer.fit(
-                    trainable_model,
-                    train_dataloaders=fit_train,
-                    val_dataloaders=fit_val,
-                    ckpt_path=ckpt_path,
-                )
+                trainer.fit(trainable_model, ckpt_path=ckpt_path, **data)
         except SystemExit as exc:  # Lightning's ways of stopping on a signal, made one
             interrupted = FitInterrupted.from_exit(exc, trainer)
             if interrupted is None or interrupted is exc:

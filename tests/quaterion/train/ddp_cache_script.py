@@ -4,7 +4,7 @@
 a head on clustered data with `Trainer(accelerator="cpu", devices=DEVICES, strategy="ddp")`, once
 per mode; Lightning's launcher re-executes this script for the other ranks. For each mode every
 rank writes `OUT_DIR/<mode>-rank<r>.json`: the sample ids it trained on per epoch and the
-held-out precision@1 of the trained model.
+held-out precision@1 of the trained model, and how many records the encoder encoded.
 """
 
 from __future__ import annotations
@@ -54,7 +54,10 @@ class IdVectorEncoder(VectorEncoder):
     """Encoder of `[id, vector]` records: embeds the vector (frozen identity or trainable
     linear map), ignores the id."""
 
+    calls = 0  # records encoded in this process (every instance)
+
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        IdVectorEncoder.calls += len(batch)
         return super().forward(batch[:, 1:])
 
 
@@ -110,13 +113,16 @@ def fit(out_dir: Path, devices: int, mode: str) -> None:
         enable_model_summary=False,
         callbacks=[seen],
     )
+    IdVectorEncoder.calls = 0
     Quaterion.fit(model, trainer, loader)
+    fill_calls = IdVectorEncoder.calls  # in "cache" mode only the fill encodes
     ids = torch.zeros(len(held_out), 1)
     embeddings = model.model.encode(list(torch.cat([ids, held_out], dim=1)), to_numpy=False)
     result = {
         "rank": trainer.global_rank,
         "world": trainer.world_size,
         "epochs": seen.epochs,
+        "fill_calls": fill_calls,
         "precision_at_1": precision_at_1(embeddings, held_labels),
     }
     (out_dir / f"{mode}-rank{trainer.global_rank}.json").write_text(json.dumps(result))

@@ -52,6 +52,8 @@ def test_ddp_fit_with_and_without_cache(tmp_path):
             assert sorted(shards[0] + shards[1]) == list(range(num_samples))
     assert runs["cache", 0]["epochs"] == runs["nocache", 0]["epochs"]
     assert runs["cache", 0]["epochs"][0] != runs["cache", 0]["epochs"][1]  # reshuffled
+    # the processes split the fill: 5 fill batches of 32, batches 0, 2, 4 on rank 0
+    assert [runs["cache", rank]["fill_calls"] for rank in (0, 1)] == [96, 64]
 
     quality = {key: run["precision_at_1"] for key, run in runs.items()}
     assert quality["cache", 0] == quality["cache", 1]  # one model, synchronised
