@@ -133,8 +133,9 @@ class SimilarityModel(nn.Module):
         """Embed raw records in batches, in eval mode and without gradients.
 
         A non-list input is one record (`(1, output_size)` back). Returns `(N, output_size)`,
-        as numpy or as a tensor on the model's device. Each submodule's train/eval mode is
-        restored afterwards.
+        as numpy or as a tensor on the model's device. Texts are batched by length, longest
+        first (padding to each batch's longest text then costs little), and returned in the
+        order given. Each submodule's train/eval mode is restored afterwards.
 
         Args:
             inputs: a list of raw records, or one record.
@@ -148,6 +149,9 @@ class SimilarityModel(nn.Module):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         records = inputs if isinstance(inputs, list) else [inputs]
+        order = None
+        if all(isinstance(record, str) for record in records):
+            order = sorted(range(len(records)), key=lambda i: -len(records[i]))
         device = first_device(self)
         collate = self.get_collate_fn()
         modes = [(module, module.training) for module in self.modules()]
@@ -155,7 +159,12 @@ class SimilarityModel(nn.Module):
         try:
             with torch.no_grad():
                 batches = (
-                    self._collate(collate, records[start : start + batch_size])
+                    self._collate(
+                        collate,
+                        [records[i] for i in order[start : start + batch_size]]
+                        if order is not None
+                        else records[start : start + batch_size],
+                    )
                     for start in track(
                         range(0, len(records), batch_size),
                         description="Encoding",
@@ -168,6 +177,8 @@ class SimilarityModel(nn.Module):
                 module.training = training
         if chunks:
             embeddings = torch.cat(chunks)
+            if order is not None:  # back to the caller's order
+                embeddings = embeddings[torch.argsort(torch.as_tensor(order, device=device))]
         else:
             embeddings = torch.empty((0, self.head.output_size), device=device)
         if records is not inputs:  # one record: drop the batch axis it was given

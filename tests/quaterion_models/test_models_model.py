@@ -263,3 +263,51 @@ def test_switch_configs_naming_foreign_classes_or_path_keys_are_refused(tmp_path
     head_config["heads"]["a"]["class"] = {"module": "torch.nn", "class": "Linear"}
     with pytest.raises(TypeError, match=r"SwitchHead config .*torch\.nn\.Linear.*EncoderHead"):
         SwitchHead.from_config(head_config)
+
+
+def pad_chars(texts):
+    """Texts -> char codes padded to the batch's longest text [B, T]."""
+    width = max(map(len, texts))
+    return torch.tensor([[ord(c) for c in text] + [0] * (width - len(text)) for text in texts])
+
+
+class CharEncoder(Encoder):
+    """Frozen: a text -> (sum of its char codes, its length); records each batch's padded width."""
+
+    def __init__(self):
+        super().__init__()
+        self.widths: list[int] = []
+
+    @property
+    def trainable(self) -> bool:
+        return False
+
+    @property
+    def embedding_size(self) -> int:
+        return 2
+
+    def get_collate_fn(self):
+        return pad_chars
+
+    def forward(self, batch):
+        self.widths.append(batch.shape[1])
+        return torch.stack([batch.sum(dim=1), (batch > 0).sum(dim=1)], dim=1).float()
+
+    def save(self, output_path: str) -> None:
+        pass
+
+    @classmethod
+    def load(cls, input_path: str) -> "CharEncoder":
+        return cls()
+
+
+def test_encode_batches_texts_by_length_and_keeps_the_callers_order():
+    texts = ["a" * length for length in (1, 30, 2, 29, 3, 28, 4, 27)]
+    texts = [text[:-1] + str(i) for i, text in enumerate(texts)]
+    model = SimilarityModel(CharEncoder(), EmptyHead(2))
+    embeddings = model.encode(texts, batch_size=2, to_numpy=False)
+    expected = torch.tensor([[sum(map(ord, text)), len(text)] for text in texts]).float()
+    assert torch.equal(embeddings, expected)  # oracle: each text on its own, in the given order
+    encoder = model.encoders[DEFAULT_ENCODER_KEY]
+    assert encoder.widths == [30, 28, 4, 2]  # longest first: 4 batches of similar lengths
+    assert sum(encoder.widths) * 2 < 4 * 30 * 2  # given order: every batch padded to ~30
