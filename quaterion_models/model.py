@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,17 @@ from torch import Tensor, nn
 from quaterion_models.encoders.encoder import Encoder
 from quaterion_models.heads.encoder_head import EncoderHead
 from quaterion_models.types import CollateFnType, MetaExtractorFnType, TensorInterchange
-from quaterion_models.utils.classes import check_plain_key, restore_subclass, save_class_import
+from quaterion_models.utils.classes import (
+    check_plain_key,
+    restore_subclass,
+    save_class_import,
+    trusting_modules,
+)
 from quaterion_models.utils.files import (
     CorruptFileError,
     atomic_directory,
     directory_manifest,
+    member_file,
     read_json,
     verify_manifest,
     write_json_atomic,
@@ -235,18 +242,28 @@ class SimilarityModel(nn.Module):
             write_json_atomic(staging / CONFIG_FILE, config)
 
     @classmethod
-    def load(cls, input_path: str | os.PathLike) -> SimilarityModel:
+    def load(
+        cls, input_path: str | os.PathLike, trusted_modules: Iterable[str] = ()
+    ) -> SimilarityModel:
         """Rebuild a model saved by `save`, on the CPU.
 
-        Trust model: `config.json` may name classes from any installed module; their modules
-        are imported (as `import` would), but only subclasses of `EncoderHead` / `Encoder`
-        are accepted (TypeError otherwise) before any of their code runs, and encoder keys must
-        be plain directory names. Loading never unpickles: the built-in heads and encoders
-        read JSON and safetensors only, with or without the checksum manifest (servables
-        saved before it existed have none); a custom `Encoder.load` must do the same.
+        Trust model: a servable directory may come from someone else, so
+        - `config.json` may name head and encoder classes, but their modules are imported only
+          when they are in `quaterion` or `quaterion_models`, or in `trusted_modules` (module or
+          package names the caller trusts, e.g. `["my_service.encoders"]`), because importing
+          a module runs its code (`UntrustedModuleError` otherwise, before any import); only
+          subclasses of `EncoderHead` / `Encoder` are then accepted (TypeError otherwise);
+        - every file in the directory besides `config.json` must be listed in its manifest
+          with the size and checksum written at save time, as a plain path inside the
+          directory (no `..`, no absolute path, no link leading out) to a regular file (no
+          FIFO or device): loaders read only checked files (`CorruptFileError` otherwise);
+        - loading never unpickles: the built-in heads and encoders read JSON and safetensors
+          only; a custom `Encoder.load` must do the same.
 
         Args:
             input_path: a directory written by `save`.
+            trusted_modules: modules (and packages) whose classes a config may name besides
+                `quaterion` and `quaterion_models`, imported when named.
 
         Returns:
             the model, on the CPU.
@@ -255,24 +272,29 @@ class SimilarityModel(nn.Module):
         if not root.is_dir():
             raise FileNotFoundError(f"No saved model at {root}: the directory does not exist")
         config_path = root / CONFIG_FILE
+        if os.path.lexists(config_path):  # a missing config gets read_json's clearer error
+            member_file(root, CONFIG_FILE, "saved model")
         config = read_json(config_path, "model config")
         if not isinstance(config, dict) or not {"head", "encoders"} <= config.keys():
             raise CorruptFileError(
                 f"Model config {config_path} lacks the 'head' or 'encoders' entries; "
                 "it was not written by SimilarityModel.save"
             )
-        verify_manifest(root, config.get("files", {}), "saved model")
+        verify_manifest(root, config.get("files"), "saved model", unlisted=(CONFIG_FILE,))
         source = f"Model config {config_path}"
-        head_class = restore_subclass(config["head"], EncoderHead, source)
-        encoder_classes = {
-            check_plain_key(record.get("key"), source): restore_subclass(record, Encoder, source)
-            for record in config["encoders"]
-        }
-        head = head_class.load(str(root / "head"))
-        encoders = {
-            key: encoder_class.load(str(root / "encoders" / key))
-            for key, encoder_class in encoder_classes.items()
-        }
+        with trusting_modules(trusted_modules):  # nested loads (switch encoders) see it too
+            head_class = restore_subclass(config["head"], EncoderHead, source)
+            encoder_classes = {
+                check_plain_key(record.get("key"), source): restore_subclass(
+                    record, Encoder, source
+                )
+                for record in config["encoders"]
+            }
+            head = head_class.load(str(root / "head"))
+            encoders = {
+                key: encoder_class.load(str(root / "encoders" / key))
+                for key, encoder_class in encoder_classes.items()
+            }
         return cls(encoders=encoders, head=head)
 
 

@@ -8,7 +8,6 @@ images, pre-computed features) or a dict of tensors (e.g. `input_ids` + `attenti
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from quaterion_models import SimilarityModel
 from quaterion_models.encoders import SwitchEncoder
 from quaterion_models.encoders.extras.optional_import import import_optional
 from quaterion_models.heads import SwitchHead
+from quaterion_models.utils.files import create_staging_file
 from quaterion_models.utils.tensors import first_device, move_to_device
 
 OUTPUT_NAME = "embeddings"
@@ -130,8 +130,7 @@ def export_onnx(
     wrapper = _FlatInputsModel(model, [(key, field) for _, key, field, _ in flat]).eval()
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
+    staging, mode = create_staging_file(target)  # ONNX would write it 0600: chmod to `mode`
     was_training = model.training
     try:
         with torch.no_grad():
@@ -146,11 +145,12 @@ def export_onnx(
                 external_data=False,
                 verbose=False,
             )
-        program.save(staging, external_data=False)
+        program.save(str(staging), external_data=False)
+        os.chmod(staging, mode)
         os.replace(staging, target)
     finally:
         model.train(was_training)
-        Path(staging).unlink(missing_ok=True)
+        staging.unlink(missing_ok=True)
     return target
 
 

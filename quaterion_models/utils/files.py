@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,22 @@ class CorruptFileError(ValueError):
 
 def _sibling(path: Path, tag: str) -> Path:
     return path.with_name(f".{path.name}.{tag}-{uuid.uuid4().hex[:12]}")
+
+
+def create_staging_file(path: PathLike) -> tuple[Path, int]:
+    """Create an empty hidden sibling of `path` to write into; return it and the mode an
+    ordinary new file gets here (0o666 less the umask: 0o644 under umask 022).
+
+    Writers that create their files private (safetensors, ONNX, `mkstemp` all give 0o600)
+    `chmod` the finished file to that mode, so a service user can read what was saved.
+    """
+    staging = _sibling(Path(path), "tmp")
+    handle = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        mode = stat.S_IMODE(os.fstat(handle).st_mode)
+    finally:
+        os.close(handle)
+    return staging, mode
 
 
 def _fsync(path: Path) -> None:
@@ -140,9 +157,10 @@ def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: PathLike) -> Non
         path: the file to write.
     """
     target = Path(path)
-    staging = _sibling(target, "tmp")
+    staging, mode = create_staging_file(target)
     try:
         save_file(_unshared(tensors), str(staging))
+        os.chmod(staging, mode)
         _fsync(staging)
         os.replace(staging, target)
     finally:
@@ -195,21 +213,91 @@ def directory_manifest(root: PathLike) -> dict[str, dict[str, Any]]:
     }
 
 
-def verify_manifest(root: PathLike, manifest: dict[str, dict[str, Any]], what: str) -> None:
-    """Raise, naming the file, if a file listed in `manifest` is missing or changed.
+def member_file(root: PathLike, relative: Any, what: str) -> Path:
+    """`root / relative` after checking that `relative` is a plain relative path (no `..`, not
+    absolute), that it resolves inside `root` (no symlink leading out) and that it is a
+    regular file (never a FIFO, device or socket, which could block or feed anything).
+
+    Args:
+        root: the directory the path must stay in.
+        relative: a posix path relative to `root`, as a manifest lists it.
+        what: a description of the directory for errors.
+
+    Returns:
+        the checked path.
+    """
+    base = Path(root)
+    parts = relative.split("/") if isinstance(relative, str) else []
+    if not parts or any(part in ("", ".", "..") or "\\" in part or "\0" in part for part in parts):
+        raise CorruptFileError(
+            f"{what} {base} lists the path {relative!r}, which is not a plain path inside its "
+            "directory (absolute paths and '..' are refused); it was edited or not written by "
+            "Quaterion"
+        )
+    path = base / relative
+    if not path.resolve().is_relative_to(base.resolve()):
+        raise CorruptFileError(
+            f"{what} {base}: {relative} is a link leading outside the directory "
+            f"(to {path.resolve()}); replace it with the file itself or re-save the model"
+        )
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"Missing file in {what} {base}: {relative}") from exc
+    if not stat.S_ISREG(mode):
+        raise CorruptFileError(
+            f"{what} {base}: {relative} is not a regular file (a directory, FIFO, device or "
+            "socket); only regular files are read, re-save the model"
+        )
+    return path
+
+
+def _unlisted_entries(base: Path, listed: set[str]) -> list[str]:
+    """Relative paths of everything under `base` that is neither a directory nor listed."""
+    unlisted = []
+    for directory, subdirectories, files in os.walk(base):
+        for name in subdirectories + files:
+            path = Path(directory) / name
+            relative = path.relative_to(base).as_posix()
+            if relative not in listed and not (name in subdirectories and not path.is_symlink()):
+                unlisted.append(relative)
+    return sorted(unlisted)
+
+
+def verify_manifest(
+    root: PathLike, manifest: Any, what: str, unlisted: tuple[str, ...] = ()
+) -> None:
+    """Raise, naming the file, if a file listed in `manifest` is missing, changed, not a
+    regular file or outside `root`, or if `root` holds anything the manifest does not list
+    (other than the `unlisted` paths: the file holding the manifest), so that a loader that
+    reads only inside `root` reads only files whose checksums were verified.
 
     Args:
         root: the directory the paths are relative to.
-        manifest: a `directory_manifest` result.
+        manifest: a `directory_manifest` result (anything else is refused).
         what: a description of the directory for errors.
+        unlisted: paths under `root` that may exist without being listed.
     """
     base = Path(root)
+    if not isinstance(manifest, dict) or not all(
+        isinstance(entry, dict) and {"size", "sha256"} <= entry.keys()
+        for entry in manifest.values()
+    ):
+        raise CorruptFileError(
+            f"{what} {base} has no valid file manifest (the 'files' entry of its config); it was "
+            "edited or written by an older version: re-save it with SimilarityModel.save"
+        )
     for relative, expected in manifest.items():
-        path = base / relative
-        if not path.is_file():
-            raise FileNotFoundError(f"Missing file in {what} {base}: {relative}")
+        path = member_file(base, relative, what)
         if path.stat().st_size != expected["size"] or _sha256(path) != expected["sha256"]:
             raise CorruptFileError(
                 f"Corrupted file in {what} {base}: {relative} does not match the checksum "
                 "recorded when it was saved; re-save the model"
             )
+    extra = _unlisted_entries(base, set(manifest) | set(unlisted))
+    if extra:
+        raise CorruptFileError(
+            f"{what} {base} holds files its manifest does not list: {', '.join(extra[:5])}"
+            f"{' ...' if len(extra) > 5 else ''}; they were added after it was saved and would "
+            "be read unchecked: remove them, or re-save the model"
+        )

@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 from quaterion_models import SimilarityModel
 from quaterion_models.encoders import Encoder
 from quaterion_models.heads import LinearHead
-from quaterion_models.utils.files import CorruptFileError
+from quaterion_models.utils.files import CorruptFileError, directory_manifest
 
 
 class FixedEncoder(Encoder):
@@ -148,16 +148,24 @@ def test_corrupted_weights_are_named(saved, damage):
         SimilarityModel.load(path)
 
 
-def test_corrupted_head_without_manifest_is_still_named(saved):
-    path, _ = saved
+def rewrite_manifest(path):
+    """Recompute the checksums after editing files, as someone who edits on purpose would."""
     config = json.loads((path / "config.json").read_text())
-    del config["files"]  # as written by older versions
+    config["files"] = {
+        name: entry for name, entry in directory_manifest(path).items() if name != "config.json"
+    }
     (path / "config.json").write_text(json.dumps(config))
+
+
+def test_corrupted_head_under_a_rewritten_manifest_is_still_named(saved):
+    path, _ = saved
     weights = path / "head" / "weights.safetensors"
     weights.write_bytes(weights.read_bytes()[:20])
+    rewrite_manifest(path)
     with pytest.raises(CorruptFileError, match=r"Corrupted weights file .*weights\.safetensors"):
         SimilarityModel.load(path)
     save_file({"gates": torch.ones(4)}, str(weights))
+    rewrite_manifest(path)
     with pytest.raises(ValueError, match=r"missing \['layer.bias', 'layer.weight'\]"):
         SimilarityModel.load(path)
 
@@ -174,8 +182,7 @@ def test_corrupted_configs_are_named(saved):
 
 def _edit_config(path, **changes):
     config = json.loads((path / "config.json").read_text())
-    config.pop("files", None)  # an edited config carries no checksums
-    config.update(changes)
+    config.update(changes)  # config.json itself is not in the manifest it holds
     (path / "config.json").write_text(json.dumps(config))
 
 
@@ -221,12 +228,17 @@ class Planted:
         return (open, (self.marker, "w"))
 
 
-def test_servable_without_manifest_loads_and_never_unpickles(saved, tmp_path):
+def test_servable_without_manifest_is_refused_and_never_unpickles(saved, tmp_path):
+    """Without the manifest nothing says which files were saved, so nothing is read."""
     path, expected = saved
-    _edit_config(path)
-    torch.testing.assert_close(SimilarityModel.load(path).encode(RECORDS, to_numpy=False), expected)
+    config = json.loads((path / "config.json").read_text())
+    del config["files"]
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CorruptFileError, match="no valid file manifest.*re-save"):
+        SimilarityModel.load(path)
     marker = tmp_path / "code-ran"
     torch.save({"x": Planted(str(marker))}, path / "head" / "weights.safetensors")
+    rewrite_manifest(path)  # the checksums match the planted pickle: the format still refuses it
     with pytest.raises(CorruptFileError, match="weights.safetensors"):
         SimilarityModel.load(path)
     assert not marker.exists()

@@ -97,7 +97,7 @@ from quaterion_models.heads import EmptyHead
 for module in pkgutil.walk_packages(quaterion_models.__path__, "quaterion_models."):
     if not module.name.startswith("quaterion_models.encoders.extras."):
         __import__(module.name)
-model = SimilarityModel.load(sys.argv[1])
+model = SimilarityModel.load(sys.argv[1], trusted_modules=["tiny_encoder_module"])
 print(json.dumps(model.encode(json.loads(sys.argv[2]), batch_size=2).tolist()), flush=True)
 heavy = {"transformers", "sentence_transformers", "gensim", "onnx", "onnxruntime", "qdrant_client"}
 loaded_heavy = sorted(heavy & set(sys.modules))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from quaterion.train.cache import CacheConfig, CacheType
 from quaterion.train.xbm import XbmConfig
 from quaterion_models import SimilarityModel
 from quaterion_models.heads import EmptyHead, LinearHead
+from quaterion_models.utils.classes import UntrustedModuleError
 from quaterion_models.utils.files import CorruptFileError
 
 
@@ -116,6 +118,23 @@ def _broken_servable(ctx: Ctx, damage: Callable[[Path], object]) -> Thunk:
     path = ctx.servable()
     damage(path)
     return lambda: SimilarityModel.load(path)
+
+
+def _edit_servable_config(path: Path, **changes: Any) -> None:
+    """Edit a servable's config.json as someone else would: `head={"module": m}` renames the
+    head's module, `files=...` replaces manifest entries."""
+    config = json.loads((path / "config.json").read_text())
+    config["head"].update(changes.pop("head", {}))
+    config["files"].update(changes.pop("files", {}))
+    (path / "config.json").write_text(json.dumps(config))
+
+
+def _link_head_weights_out(path: Path) -> None:
+    weights = path / "head" / "weights.safetensors"
+    outside = path.parent / "weights-elsewhere.safetensors"
+    outside.write_bytes(weights.read_bytes())
+    weights.unlink()
+    weights.symlink_to(outside)
 
 
 def _fit_config(**changes: Any) -> dict[str, Any]:
@@ -519,6 +538,44 @@ ROWS = [
         lambda c: _broken_servable(c, lambda p: (p / "config.json").write_text('{"encoders": []}')),
         CorruptFileError,
         ("lacks the 'head'", "not written by similaritymodel.save"),
+    ),
+    Bad(
+        "servable_config_names_an_untrusted_module",
+        lambda c: _broken_servable(c, lambda p: _edit_servable_config(p, head={"module": "this"})),
+        UntrustedModuleError,
+        ("module 'this'", "not trusted", r"trusted_modules=\['this'\]"),
+    ),
+    Bad(
+        "servable_manifest_path_leads_out",
+        lambda c: _broken_servable(
+            c, lambda p: _edit_servable_config(p, files={"../x": {"size": 1, "sha256": "0"}})
+        ),
+        CorruptFileError,
+        ("'../x'", "not a plain path inside its directory"),
+    ),
+    Bad(
+        "servable_symlink_leads_out",
+        lambda c: _broken_servable(c, _link_head_weights_out),
+        CorruptFileError,
+        ("head/weights.safetensors", "link leading outside", "re-save"),
+    ),
+    Bad(
+        "servable_file_is_a_fifo",
+        lambda c: _broken_servable(
+            c,
+            lambda p: (
+                (p / "head" / "config.json").unlink(),
+                os.mkfifo(p / "head" / "config.json"),
+            ),
+        ),
+        CorruptFileError,
+        ("head/config.json", "not a regular file"),
+    ),
+    Bad(
+        "servable_file_not_in_manifest",
+        lambda c: _broken_servable(c, lambda p: (p / "head" / "weights.bin").write_bytes(b"x")),
+        CorruptFileError,
+        ("head/weights.bin", "manifest does not list", "remove them, or re-save"),
     ),
     Bad(
         "servable_directory_absent",

@@ -1,6 +1,7 @@
 """ONNX export of whole SimilarityModels, checked against torch with onnxruntime."""
 
 import os
+import stat
 import sys
 
 import pytest
@@ -58,6 +59,9 @@ def test_tensor_encoders_parity_with_dynamic_batch(tmp_path):
     model = SimilarityModel({"b": VectorEncoder(6, 3), "a": VectorEncoder(6, 2)}, LinearHead(5, 4))
     path = export_onnx(model, tmp_path / "two.onnx", [torch.randn(6) for _ in range(2)])
     assert os.listdir(tmp_path) == ["two.onnx"]  # no temporary leftovers
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # readable as any saved file
     runner = assert_parity(model, path, [torch.randn(6) for _ in range(7)])
     assert runner.input_names == ["a", "b"]  # several encoders: inputs named by encoder key
     with pytest.raises(ValueError, match=r"Missing ONNX inputs \['b'\]"):
