@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,23 +146,22 @@ def _index_and_query(
     """Index the held-out definitions in embedded Qdrant (with the frozen encoder's vectors
     beside them, for `quaterion serve`) and print the neighbours of a few free-text queries,
     encoded by the servable loaded back from disk."""
-    from quaterion.serving import index_embeddings
-    from quaterion.serving.locations import baseline_location, open_store
+    from quaterion.serving.indexing import index_objects
+    from quaterion.serving.locations import open_store
     from quaterion_models import SimilarityModel
 
-    shutil.rmtree(store_path, ignore_errors=True)  # a fresh index for this run's held-out set
     payloads = [
         {"label": data.categories[group], "text": text}
         for text, group in zip(texts, groups, strict=True)
     ]
-    baseline_path, _ = baseline_location(str(store_path))
-    with open_store(baseline_path, frozen.shape[1], create=True) as store:
-        index_embeddings(store, frozen, payloads)
+    labels = [payload["label"] for payload in payloads]
+    report = index_objects(  # a fresh index for this run's held-out set, baseline beside it
+        str(store_path), str(servable), texts, labels, payloads, embeddings, frozen, "replace"
+    )
+    print(f"Indexed {report.total} held-out definitions in Qdrant Edge at {store_path}")
     served = SimilarityModel.load(servable)
     queries = served.encode(list(DEMO_QUERIES), to_numpy=False)
-    with open_store(str(store_path), embeddings.shape[1], create=True) as store:
-        index_embeddings(store, embeddings, payloads)
-        print(f"Indexed {store.count()} held-out definitions in Qdrant Edge at {store_path}")
+    with open_store(str(store_path), embeddings.shape[1]) as store:
         result = store.search(queries, k=3)
     for query, scores, hits in zip(DEMO_QUERIES, result.scores, result.payloads, strict=True):
         print(f"\nquery: {query}")

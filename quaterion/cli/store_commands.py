@@ -2,6 +2,9 @@
 
 A store is either a directory (embedded Qdrant Edge, nothing to run) or the URL of a Qdrant
 server (`http://...`, through qdrant-client); both sit behind `quaterion.serving.VectorStore`.
+A store records the servable that built it: `search` with another servable is refused, and
+`index` into an existing store needs `--append` or `--replace` (points have content-derived
+ids, so nothing is overwritten by position and re-indexed objects are not duplicated).
 """
 
 from __future__ import annotations
@@ -34,6 +37,18 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--url", help="URL of a Qdrant server, e.g. http://localhost:6333")
     parser.add_argument("--collection", default=DEFAULT_COLLECTION, help="server collection")
     parser.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument(
+        "--append",
+        action="store_true",
+        help="add to an existing store built by the same servable (objects already there are "
+        "updated, not duplicated)",
+    )
+    existing.add_argument(
+        "--replace",
+        action="store_true",
+        help="rebuild an existing store from this data alone (its points are deleted first)",
+    )
     parser.add_argument(
         "--no-baseline",
         action="store_true",
@@ -43,11 +58,10 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    """Encode the data with the servable and upsert it as points 0..N-1."""
+    """Encode the data with the servable and upsert it under content-derived point ids."""
     from quaterion.cli.data_sources import load_evaluation_samples
-    from quaterion.serving import index_embeddings
     from quaterion.serving.baseline import encode_with_baseline
-    from quaterion.serving.locations import baseline_location, open_store
+    from quaterion.serving.indexing import check_index, index_objects
     from quaterion.utils.output_paths import check_output_dir
     from quaterion_models import SimilarityModel
 
@@ -59,19 +73,27 @@ def run_index(args: argparse.Namespace) -> int:
     else:
         objects, labels = [s.obj_b for s in samples], [s.score for s in samples]
     model = SimilarityModel.load(args.servable)
+    location = args.url or args.store
+    mode = "append" if args.append else "replace" if args.replace else "new"
+    check_index(location, args.servable, model.head.output_size, mode, args.collection)
     frozen, embeddings = encode_with_baseline(
         model, objects, batch_size=args.batch_size, show_progress=True
     )
-    location = args.url or args.store
     payloads = [_payload(obj, label) for obj, label in zip(objects, labels, strict=True)]
-    with open_store(location, embeddings.shape[1], args.collection, create=True) as store:
-        index_embeddings(store, embeddings, payloads)
-        print(f"Indexed {len(objects)} objects into {location} ({store.count()} points stored)")
+    report = index_objects(
+        location,
+        args.servable,
+        objects,
+        labels,
+        payloads,
+        embeddings,
+        baseline=None if args.no_baseline else frozen,
+        mode=mode,
+        collection=args.collection,
+    )
+    print(report.describe(location))
     if not args.no_baseline:
-        where, collection = baseline_location(location, args.collection)
-        with open_store(where, frozen.shape[1], collection, create=True) as store:
-            index_embeddings(store, frozen, payloads)
-        print(f"Indexed the frozen encoder's vectors of the same objects into {where}")
+        print("The frozen encoder's vectors of the same objects are indexed beside them")
     return 0
 
 
@@ -87,13 +109,16 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
 def run_search(args: argparse.Namespace) -> int:
     """Print the k nearest stored objects of the encoded query, best first."""
     from quaterion.serving.locations import open_store
+    from quaterion.serving.provenance import check_store_servable
     from quaterion_models import SimilarityModel
 
     if args.k < 1:
         raise ValueError(f"-k must be at least 1, got {args.k}")
     model = SimilarityModel.load(args.servable)
+    dim = model.head.output_size
+    check_store_servable(args.store, args.servable, dim, args.collection)
     query = model.encode([args.query], to_numpy=False)
-    with open_store(args.store, query.shape[1], args.collection, create=False) as store:
+    with open_store(args.store, dim, args.collection, create=False) as store:
         if args.k > store.count():
             raise ValueError(
                 f"-k {args.k} is larger than the {store.count()} points in {args.store}; use "

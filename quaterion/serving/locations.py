@@ -28,24 +28,30 @@ def is_url(location: str) -> bool:
 
 
 def open_store(
-    location: str, dim: int, collection: str = DEFAULT_COLLECTION, create: bool = False
+    location: str,
+    dim: int,
+    collection: str = DEFAULT_COLLECTION,
+    create: bool = False,
+    recreate: bool = False,
 ) -> VectorStore:
     """The cosine store at `location` (a directory or a server URL); with `create=False` a
-    missing store is a FileNotFoundError naming the command that builds it.
+    missing store is a FileNotFoundError naming the command that builds it (and nothing is
+    written).
 
     Args:
         location: a directory (embedded Qdrant Edge) or a Qdrant server URL.
         dim: vector width.
         collection: collection name on a server.
         create: create the store when it is missing.
+        recreate: delete an existing store first (its points and metadata).
     """
     if is_url(location):
         return QdrantClientStore(
-            collection, dim=dim, distance="cosine", url=location, create=create
+            collection, dim=dim, distance="cosine", url=location, create=create, recreate=recreate
         )
     if not create:
         check_store_directory(location)
-    return QdrantEdgeStore(location, dim=dim, distance="cosine")
+    return QdrantEdgeStore(location, dim=dim, distance="cosine", create=create, recreate=recreate)
 
 
 def check_store_directory(location: str) -> None:

@@ -12,6 +12,7 @@ from torch import Tensor
 from quaterion.serving.vector_store import SearchResult, VectorStore
 from quaterion_models.encoders.extras.optional_import import import_optional
 
+METADATA_KEY = "quaterion"  # the collection metadata entry holding what Quaterion records
 _CLIENT_DISTANCES = {
     "cosine": "COSINE",
     "dot_product": "DOT",
@@ -35,6 +36,7 @@ class QdrantClientStore(VectorStore):
         search_ef: query-time HNSW beam width (None: the server's default).
         upload_batch_size: points sent per upsert request.
         create: create the collection when it is missing (False: a missing one is an error).
+        recreate: delete the collection first (its points and metadata), then create it.
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class QdrantClientStore(VectorStore):
         search_ef: int | None = None,
         upload_batch_size: int = 256,
         create: bool = True,
+        recreate: bool = False,
     ):
         super().__init__(dim, distance)
         if sum(option is not None for option in (url, location, path)) != 1:
@@ -65,6 +68,8 @@ class QdrantClientStore(VectorStore):
         self.search_ef = search_ef
         self.upload_batch_size = upload_batch_size
         wanted = getattr(self._models.Distance, _CLIENT_DISTANCES[self.distance])
+        if recreate and self._client.collection_exists(collection):
+            self._client.delete_collection(collection)
         if self._client.collection_exists(collection):
             vectors = self._client.get_collection(collection).config.params.vectors
             if (
@@ -127,6 +132,19 @@ class QdrantClientStore(VectorStore):
 
     def count(self) -> int:
         return int(self._client.count(self.collection, exact=True).count)
+
+    def metadata(self) -> dict[str, Any]:
+        recorded = self._client.get_collection(self.collection).config.metadata or {}
+        return dict(recorded.get(METADATA_KEY) or {})
+
+    def write_metadata(self, metadata: dict[str, Any]) -> None:
+        self._client.update_collection(self.collection, metadata={METADATA_KEY: metadata})
+
+    def clear(self) -> None:
+        self._client.delete(
+            self.collection,
+            points_selector=self._models.FilterSelector(filter=self._models.Filter()),
+        )
 
     def close(self) -> None:
         self._client.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,10 @@ from torch import Tensor
 
 from quaterion.serving.vector_store import SearchResult, VectorStore
 from quaterion_models.encoders.extras.optional_import import import_optional
+from quaterion_models.utils.files import read_json, write_json_atomic
 
 CONFIG_FILE = "edge_config.json"  # written by Qdrant Edge inside every shard directory
+METADATA_FILE = "quaterion_store.json"  # what Quaterion records about the store, beside it
 FULL_SCAN_KB = 10_000  # Qdrant's default: filtered searches over fewer vectors scan them all
 _EDGE_DISTANCES = {
     "cosine": "Cosine",
@@ -23,11 +26,19 @@ _EDGE_DISTANCES = {
 }
 
 
+def read_edge_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata recorded in the store directory `path`, read without opening the shard
+    (opening rewrites some of its files); empty when none was recorded."""
+    source = Path(path) / METADATA_FILE
+    return read_json(source, "vector store metadata") if source.is_file() else {}
+
+
 class QdrantEdgeStore(VectorStore):
     """Vectors in an embedded Qdrant Edge shard with an HNSW index, stored under `path`.
 
     An existing shard at `path` is reopened (its width and distance must match); otherwise a
-    new one is created. Points are searchable as soon as they are upserted; `optimize()` builds
+    new one is created, or, with `create=False`, a FileNotFoundError is raised and nothing is
+    written. Points are searchable as soon as they are upserted; `optimize()` builds
     the HNSW index of segments larger than `indexing_threshold_kb` (Qdrant's default when
     None), below that size search is exact.
 
@@ -39,6 +50,8 @@ class QdrantEdgeStore(VectorStore):
         hnsw_ef_construct: HNSW build-time beam width.
         search_ef: query-time beam width (None: Qdrant's default).
         indexing_threshold_kb: segment size from which HNSW is built.
+        create: create the shard when `path` holds none (False: a missing one is an error).
+        recreate: delete the shard at `path` (and everything in its directory) first.
     """
 
     def __init__(
@@ -50,6 +63,8 @@ class QdrantEdgeStore(VectorStore):
         hnsw_ef_construct: int = 100,
         search_ef: int | None = None,
         indexing_threshold_kb: int | None = None,
+        create: bool = True,
+        recreate: bool = False,
     ):
         super().__init__(dim, distance)
         self._edge = import_optional("qdrant_edge", "qdrant", "QdrantEdgeStore")
@@ -65,6 +80,8 @@ class QdrantEdgeStore(VectorStore):
             ),
             optimizers=edge.EdgeOptimizersConfig(indexing_threshold=indexing_threshold_kb),
         )
+        if recreate and (self.path / CONFIG_FILE).is_file():
+            shutil.rmtree(self.path)  # only ever a directory that holds a shard
         if (self.path / CONFIG_FILE).is_file():
             try:
                 self._shard = edge.EdgeShard.load(str(self.path), config)
@@ -73,8 +90,13 @@ class QdrantEdgeStore(VectorStore):
                     f"Cannot open the Qdrant Edge shard at {self.path} as {dim}-d "
                     f"{self.distance} vectors ({exc}); use another path or matching settings"
                 ) from exc
-        else:
+        elif create:
             self._shard = edge.EdgeShard.create(str(self.path), config)
+        else:
+            raise FileNotFoundError(
+                f"No vector store at {self.path}; create one with `quaterion index SERVABLE "
+                f"DATA --store {self.path}`"
+            )
 
     def upsert(
         self,
@@ -119,6 +141,12 @@ class QdrantEdgeStore(VectorStore):
 
     def count(self) -> int:
         return int(self._shard.count(self._edge.CountRequest(exact=True)))
+
+    def metadata(self) -> dict[str, Any]:
+        return read_edge_metadata(self.path)
+
+    def write_metadata(self, metadata: dict[str, Any]) -> None:
+        write_json_atomic(self.path / METADATA_FILE, metadata)
 
     def close(self) -> None:
         if self._shard is not None:

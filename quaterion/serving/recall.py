@@ -19,21 +19,25 @@ def index_embeddings(
     embeddings: Tensor,
     payloads: Sequence[dict[str, Any]] | None = None,
     batch_size: int = 1024,
+    ids: Sequence[int] | None = None,
 ) -> None:
-    """Upsert `embeddings` `[N, D]` as points 0..N-1 (with `payloads`), `batch_size` at a time.
+    """Upsert `embeddings` `[N, D]` as points `ids` (with `payloads`), `batch_size` at a time.
 
     Args:
         store: the store to fill.
-        embeddings: `[N, D]` vectors; row i becomes point i.
+        embeddings: `[N, D]` vectors.
         payloads: one dict per row, or None.
         batch_size: points per upsert call.
+        ids: one point id per row (default: row i becomes point i).
     """
     if payloads is not None and len(payloads) != len(embeddings):
         raise ValueError(f"Got {len(payloads)} payloads for {len(embeddings)} embeddings")
+    if ids is not None and len(ids) != len(embeddings):
+        raise ValueError(f"Got {len(ids)} ids for {len(embeddings)} embeddings")
     for start in range(0, len(embeddings), batch_size):
         stop = min(start + batch_size, len(embeddings))
         store.upsert(
-            range(start, stop),
+            range(start, stop) if ids is None else ids[start:stop],
             embeddings[start:stop],
             None if payloads is None else payloads[start:stop],
         )

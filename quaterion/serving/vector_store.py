@@ -110,6 +110,14 @@ class VectorStore(ABC):
         """Number of stored points."""
 
     @abstractmethod
+    def metadata(self) -> dict[str, Any]:
+        """What was recorded about the store with `write_metadata` (empty when nothing was)."""
+
+    @abstractmethod
+    def write_metadata(self, metadata: dict[str, Any]) -> None:
+        """Replace the recorded metadata (a JSON-serialisable dict) with `metadata`."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release the backend (files, connections); the store is unusable afterwards."""
 

@@ -170,3 +170,45 @@ def test_search_without_a_store_names_the_missing_directory(capsys, fitted, tmp_
     code, _, err = run_cli(capsys, "search", tmp_path / "nowhere", servable, "a query")
     assert code == 1
     assert "No vector store at" in err and "quaterion index" in err
+
+
+def test_index_into_an_existing_store_and_search_with_another_servable(
+    capsys, fitted, groups_csv, tmp_path
+):
+    pytest.importorskip("qdrant_edge")
+    from quaterion_models import SimilarityModel
+
+    _, servable = fitted
+    store = tmp_path / "store"
+    assert run_cli(capsys, "index", servable, groups_csv, "--store", store)[0] == 0
+    code, _, err = run_cli(capsys, "index", servable, groups_csv, "--store", store)
+    assert code == 1 and "--append" in err and "--replace" in err
+    code, out, err = run_cli(capsys, "index", servable, groups_csv, "--store", store, "--append")
+    assert code == 0, err
+    assert "0 new points, 10 already there and updated; the store holds 10 points" in out
+
+    other = tmp_path / "other-servable"
+    model = SimilarityModel.load(servable)
+    with torch.no_grad():
+        next(model.head.parameters()).add_(0.1)
+    model.save(other)
+    code, _, err = run_cli(capsys, "search", store, other, "a query")
+    assert code == 1 and "another servable" in err
+    code, _, err = run_cli(capsys, "index", other, groups_csv, "--store", store, "--append")
+    assert code == 1 and "another servable" in err
+    code, out, err = run_cli(capsys, "index", other, groups_csv, "--store", store, "--replace")
+    assert code == 0, err
+    assert run_cli(capsys, "search", store, other, TOOLS[1])[0] == 0
+
+
+def test_search_on_a_directory_that_is_not_a_store_leaves_it_untouched(capsys, fitted, tmp_path):
+    _, servable = fitted
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    code, _, err = run_cli(capsys, "search", folder, servable, "a query")
+    assert code == 1 and "No vector store at" in err
+    assert [path.name for path in folder.iterdir()] == ["notes.txt"]
+    code, _, err = run_cli(capsys, "index", servable, folder / "notes.txt", "--store", folder)
+    assert code != 0
+    assert [path.name for path in folder.iterdir()] == ["notes.txt"]

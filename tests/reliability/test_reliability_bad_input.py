@@ -9,6 +9,7 @@ without writing anything (no checkpoint, cache file or servable appears).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -50,6 +51,8 @@ from quaterion.eval.pair import RetrievalPrecision
 from quaterion.eval.samplers.group_sampler import GroupSampler
 from quaterion.eval.samplers.pair_sampler import PairSampler
 from quaterion.loss import ContrastiveLoss, OnlineContrastiveLoss, SoftmaxLoss, TripletLoss
+from quaterion.serving.indexing import check_index, index_objects
+from quaterion.serving.provenance import check_store_servable
 from quaterion.train.cache import CacheConfig, CacheType
 from quaterion.train.xbm import XbmConfig
 from quaterion_models import SimilarityModel
@@ -135,6 +138,32 @@ def _link_head_weights_out(path: Path) -> None:
     outside.write_bytes(weights.read_bytes())
     weights.unlink()
     weights.symlink_to(outside)
+
+
+NEEDS_QDRANT_EDGE = pytest.mark.skipif(
+    importlib.util.find_spec("qdrant_edge") is None, reason="needs qdrant-edge-py"
+)
+
+
+def _indexed_store(ctx: Ctx) -> tuple[str, str]:
+    """(store, servable): a store of 3 objects that `ctx.servable()` indexed."""
+    servable, store = str(ctx.servable()), str(ctx.root / "store")
+    objects = [torch.full((16,), float(i)) for i in range(3)]
+    vectors = SimilarityModel.load(servable).encode(objects, to_numpy=False)
+    index_objects(store, servable, objects, [0, 1, 2], [{}] * 3, vectors)
+    return store, servable
+
+
+def _foreign_directory(ctx: Ctx) -> str:
+    """Make `root/mine`, a directory holding a note of the user's; return a servable."""
+    (ctx.root / "mine").mkdir()
+    (ctx.root / "mine" / "notes.txt").write_text("mine")
+    return str(ctx.servable())
+
+
+def _check_search(store: Path | str, servable: Path) -> None:
+    """What `quaterion search` checks before it encodes a query."""
+    check_store_servable(str(store), servable, 8)
 
 
 def _fit_config(**changes: Any) -> dict[str, Any]:
@@ -582,6 +611,50 @@ ROWS = [
         lambda c: lambda: SimilarityModel.load(c.root / "nowhere"),
         FileNotFoundError,
         ("no saved model", "does not exist"),
+    ),
+    pytest.param(
+        Bad(
+            "store_index_without_append_or_replace",
+            lambda c: (lambda store, servable: lambda: check_index(store, servable, 8))(
+                *_indexed_store(c)
+            ),
+            FileExistsError,
+            ("already exists", "--append", "--replace"),
+        ),
+        marks=NEEDS_QDRANT_EDGE,
+    ),
+    pytest.param(
+        Bad(
+            "store_search_with_another_servable",
+            lambda c: (lambda store, _: lambda: _check_search(store, c.servable()))(
+                *_indexed_store(c)
+            ),
+            ValueError,
+            ("another servable", "--replace"),
+        ),
+        marks=NEEDS_QDRANT_EDGE,
+    ),
+    pytest.param(
+        Bad(
+            "store_search_on_a_directory_that_is_not_a_store",
+            lambda c: (lambda servable: lambda: _check_search(c.root / "mine", servable))(
+                _foreign_directory(c)
+            ),
+            FileNotFoundError,
+            ("no vector store at", "quaterion index"),
+        ),
+        marks=NEEDS_QDRANT_EDGE,
+    ),
+    pytest.param(
+        Bad(
+            "store_index_into_a_foreign_directory",
+            lambda c: (
+                lambda servable: lambda: check_index(str(c.root / "mine"), servable, 8, "replace")
+            )(_foreign_directory(c)),
+            FileExistsError,
+            ("not a vector store", "new or empty directory"),
+        ),
+        marks=NEEDS_QDRANT_EDGE,
     ),
     Bad(
         "save_over_a_foreign_directory",

@@ -24,6 +24,7 @@ from quaterion.serving.locations import (
     is_url,
     open_store,
 )
+from quaterion.serving.provenance import check_store_servable
 from quaterion.serving.vector_store import VectorStore
 from quaterion.utils.pca import pca_2d
 from quaterion_models import SimilarityModel
@@ -187,6 +188,8 @@ class SearchService:
             inspect_limit: most points the page's map and confusions read.
         """
         model = SimilarityModel.load(servable)
+        # a store of another model's vectors is refused (this also refuses a missing store)
+        check_store_servable(location, servable, model.head.output_size, collection)
         opened = location
         scratch = None
         if not is_url(location):
