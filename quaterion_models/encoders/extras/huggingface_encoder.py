@@ -12,6 +12,7 @@ from quaterion_models.encoders.extras.pretrained import PretrainedEncoder
 from quaterion_models.encoders.extras.text_inputs import (
     TokenizerCollate,
     check_text_batch,
+    clear_call_state,
     import_transformers,
     local_model_dir,
     mean_pool,
@@ -83,6 +84,7 @@ class HuggingFaceEncoder(PretrainedEncoder):
 
     def save(self, output_path: str) -> None:
         self.model.save_pretrained(output_path)
+        clear_call_state(self.tokenizer)
         self.tokenizer.save_pretrained(output_path)
         write_json_atomic(Path(output_path) / CONFIG_FILE, self.get_config_dict())
 

@@ -13,6 +13,7 @@ from quaterion_models.encoders.extras.text_inputs import (
     TEXT_INPUTS,
     TokenizerCollate,
     check_text_batch,
+    clear_call_state,
     import_transformers,
     local_model_dir,
 )
@@ -85,6 +86,7 @@ class SentenceTransformerEncoder(PretrainedEncoder):
         }
 
     def save(self, output_path: str) -> None:
+        clear_call_state(self.model.tokenizer)
         self.model.save(output_path, create_model_card=False, safe_serialization=True)
         write_json_atomic(Path(output_path) / CONFIG_FILE, self.get_config_dict())
 

@@ -83,6 +83,20 @@ class TokenizerCollate:
         return {name: tokens[name] for name in TEXT_INPUTS}
 
 
+def clear_call_state(tokenizer: Any) -> None:
+    """Turn off the truncation and padding that a call leaves set on a fast tokenizer's
+    backend (they are saved in tokenizer.json).
+
+    `TokenizerCollate` sets both on every call, so they never change what it returns; cleared
+    before a save, they keep the saved files (and the cache fingerprints taken from them) the
+    same whether or not the encoder has been used.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        backend.no_truncation()
+        backend.no_padding()
+
+
 def mean_pool(token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
     """Average of the token embeddings [B, T, D] over real (mask 1) tokens -> [B, D].
 
