@@ -33,8 +33,15 @@ MODES = ("new", "append", "replace")
 
 @dataclass
 class IndexReport:
-    """What an index run did: objects given, distinct among them, new points, points that
-    were already there (same objects, updated), and the points the store holds now."""
+    """What an index run did.
+
+    Args:
+        objects: objects given.
+        distinct: distinct objects among them (one point each).
+        added: points that are new.
+        updated: points that were already there (same objects), now updated.
+        total: points the store holds now.
+    """
 
     objects: int
     distinct: int
@@ -43,6 +50,11 @@ class IndexReport:
     total: int
 
     def describe(self, location: str) -> str:
+        """One line saying what was indexed into `location`.
+
+        Args:
+            location: where the store is, as the user named it.
+        """
         return (
             f"Indexed {self.objects} objects ({self.distinct} distinct) into {location}: "
             f"{self.added} new points, {self.updated} already there and updated; the store "
@@ -77,7 +89,15 @@ def check_index(
     collection: str = DEFAULT_COLLECTION,
 ) -> None:
     """Refuse, before anything is encoded or written, an index run of `dim`-wide vectors that
-    would mix stores."""
+    would mix stores.
+
+    Args:
+        location: a store directory or a Qdrant server URL.
+        servable: the servable directory whose vectors will be indexed.
+        dim: the width of its vectors.
+        mode: "new" (the store must not exist), "append" or "replace".
+        collection: the collection on a server.
+    """
     if mode not in MODES:
         raise ValueError(f"Unknown index mode {mode!r}; choose one of {list(MODES)}")
     record = _existing_record(location, dim, collection)
@@ -135,7 +155,22 @@ def index_objects(
     collection: str = DEFAULT_COLLECTION,
 ) -> IndexReport:
     """Upsert `embeddings` (the servable's, `[N, D]`) of `objects` into the store at `location`
-    under content-derived ids, and `baseline` (the frozen encoders' vectors) beside it."""
+    under content-derived ids, and `baseline` (the frozen encoders' vectors) beside it.
+
+    Args:
+        location: a store directory or a Qdrant server URL.
+        servable: the servable directory that embedded `objects`.
+        objects: the indexed objects (their content gives the point ids).
+        labels: their labels (groups or scores), part of the data fingerprint.
+        payloads: one payload per object.
+        embeddings: `[N, D]` vectors of the servable.
+        baseline: `[N, D_in]` vectors of its frozen encoders, or None.
+        mode: "new" (the store must not exist), "append" or "replace".
+        collection: the collection on a server.
+
+    Returns:
+        what was added and updated.
+    """
     check_index(location, servable, embeddings.shape[1], mode, collection)
     ids = point_ids(objects)
     fingerprint = servable_fingerprint(servable)

@@ -140,11 +140,5 @@ class QdrantClientStore(VectorStore):
     def write_metadata(self, metadata: dict[str, Any]) -> None:
         self._client.update_collection(self.collection, metadata={METADATA_KEY: metadata})
 
-    def clear(self) -> None:
-        self._client.delete(
-            self.collection,
-            points_selector=self._models.FilterSelector(filter=self._models.Filter()),
-        )
-
     def close(self) -> None:
         self._client.close()

@@ -28,7 +28,11 @@ _EDGE_DISTANCES = {
 
 def read_edge_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The metadata recorded in the store directory `path`, read without opening the shard
-    (opening rewrites some of its files); empty when none was recorded."""
+    (opening rewrites some of its files); empty when none was recorded.
+
+    Args:
+        path: the store directory.
+    """
     source = Path(path) / METADATA_FILE
     return read_json(source, "vector store metadata") if source.is_file() else {}
 

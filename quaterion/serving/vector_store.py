@@ -111,11 +111,19 @@ class VectorStore(ABC):
 
     @abstractmethod
     def metadata(self) -> dict[str, Any]:
-        """What was recorded about the store with `write_metadata` (empty when nothing was)."""
+        """What was recorded about the store with `write_metadata` (empty when nothing was).
+
+        Returns:
+            the recorded dict.
+        """
 
     @abstractmethod
     def write_metadata(self, metadata: dict[str, Any]) -> None:
-        """Replace the recorded metadata (a JSON-serialisable dict) with `metadata`."""
+        """Replace the recorded metadata with `metadata`.
+
+        Args:
+            metadata: a JSON-serialisable dict.
+        """
 
     @abstractmethod
     def close(self) -> None:

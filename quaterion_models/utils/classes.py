@@ -33,7 +33,11 @@ class UntrustedModuleError(ValueError):
 @contextmanager
 def trusting_modules(modules: Iterable[str]) -> Iterator[None]:
     """Let `restore_subclass` import `modules` (and their submodules) inside the block, in
-    addition to `quaterion` and `quaterion_models`."""
+    addition to `quaterion` and `quaterion_models`.
+
+    Args:
+        modules: absolute module or package names, e.g. `["my_service.encoders"]`.
+    """
     names = tuple(modules)
     for name in names:
         if not isinstance(name, str) or not name or name.startswith("."):
@@ -46,7 +50,11 @@ def trusting_modules(modules: Iterable[str]) -> Iterator[None]:
 
 
 def is_trusted_module(module_name: str) -> bool:
-    """Whether `module_name` is, or is inside, a trusted package or caller-named module."""
+    """Whether `module_name` is, or is inside, a trusted package or caller-named module.
+
+    Args:
+        module_name: an absolute module name.
+    """
     return any(
         module_name == trusted or module_name.startswith(f"{trusted}.")
         for trusted in TRUSTED_PACKAGES + _caller_trusted.get()

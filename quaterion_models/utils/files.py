@@ -39,6 +39,12 @@ def create_staging_file(path: PathLike) -> tuple[Path, int]:
 
     Writers that create their files private (safetensors, ONNX, `mkstemp` all give 0o600)
     `chmod` the finished file to that mode, so a service user can read what was saved.
+
+    Args:
+        path: the file that will be written (the staging file is created beside it).
+
+    Returns:
+        (staging file, mode to give it once written).
     """
     staging = _sibling(Path(path), "tmp")
     handle = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

@@ -90,6 +90,9 @@ def clear_call_state(tokenizer: Any) -> None:
     `TokenizerCollate` sets both on every call, so they never change what it returns; cleared
     before a save, they keep the saved files (and the cache fingerprints taken from them) the
     same whether or not the encoder has been used.
+
+    Args:
+        tokenizer: a Hugging Face tokenizer (slow tokenizers have no such state: untouched).
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
