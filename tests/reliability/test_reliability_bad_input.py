@@ -154,7 +154,7 @@ def _indexed_store(ctx: Ctx) -> tuple[str, str]:
     return store, servable
 
 
-def _foreign_directory(ctx: Ctx) -> str:
+def _not_a_store(ctx: Ctx) -> str:
     """Make `root/mine`, a directory holding a note of the user's; return a servable."""
     (ctx.root / "mine").mkdir()
     (ctx.root / "mine" / "notes.txt").write_text("mine")
@@ -638,7 +638,7 @@ ROWS = [
         Bad(
             "store_search_on_a_directory_that_is_not_a_store",
             lambda c: (lambda servable: lambda: _check_search(c.root / "mine", servable))(
-                _foreign_directory(c)
+                _not_a_store(c)
             ),
             FileNotFoundError,
             ("no vector store at", "quaterion index"),
@@ -650,7 +650,7 @@ ROWS = [
             "store_index_into_a_foreign_directory",
             lambda c: (
                 lambda servable: lambda: check_index(str(c.root / "mine"), servable, 8, "replace")
-            )(_foreign_directory(c)),
+            )(_not_a_store(c)),
             FileExistsError,
             ("not a vector store", "new or empty directory"),
         ),
