@@ -9,6 +9,11 @@ import pytest
 from cli_support import run_cli, write_fit_config
 
 from quaterion.cli import main
+from quaterion.cli.config import DataConfig
+from quaterion.cli.data_sources import load_task
+from quaterion.data import CLASS_NAMES
+from quaterion.data.fashion_mnist import FASHION_MNIST_DIR
+from quaterion.data.wordnet import WORDNET_DIR
 
 INTENTS = {
     "billing": ["why was I charged twice", "my invoice is wrong", "refund my last payment",
@@ -111,9 +116,6 @@ def opened_query(servable):
 
 
 def test_class_losses_get_one_class_per_label_whatever_the_ids(tmp_path):
-    from quaterion.cli.config import DataConfig
-    from quaterion.cli.data_sources import load_task
-
     rows = [(f"text {i} {label}", label) for i in range(4) for label in (-5, 10**12)]
     path = write_csv(tmp_path / "ids.csv", rows)
     task = load_task(DataConfig(kind="csv", path=str(path), val_fraction=0.25), "groups")
@@ -203,3 +205,15 @@ def test_evaluate_and_index_read_a_files_own_columns(capsys, fitted, tmp_path):
         )
         assert code == 0, err
         assert "Indexed 24 objects" in out
+
+
+@pytest.mark.skipif(not (WORDNET_DIR / "data.noun").is_file(), reason="wordnet-base missing")
+def test_wordnet_categories_keep_their_names():
+    config = DataConfig(kind="wordnet-lexical", categories=["noun.food", "noun.animal"], limit=40)
+    assert load_task(config, "groups").labels.names == ("noun.animal", "noun.food")
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(), reason="dataset-fashion-mnist missing")
+def test_fashion_mnist_classes_keep_their_names():
+    labels = load_task(DataConfig(kind="fashion-mnist", limit=200), "groups").labels
+    assert labels.names == tuple(sorted(CLASS_NAMES))
