@@ -20,7 +20,6 @@ import asyncio
 import json
 import multiprocessing
 import statistics
-import threading
 import time
 
 CONCURRENCY = (1, 8, 32)
@@ -84,9 +83,9 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    import uvicorn
 
     from quaterion.serving.http import SearchService, create_app
+    from quaterion.serving.http.background import serve_in_background
 
     service = SearchService.open(args.servable, args.store)
     _, _, payloads = service.store.points(args.texts)
@@ -99,16 +98,9 @@ def main() -> None:
         return len(texts) / (time.perf_counter() - started)
 
     app = create_app(service)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
     searcher = app.state.batchers["search"]
     levels = {}
-    try:
+    with serve_in_background(app) as port:
         measure(port, texts, 8, 32)  # burn-in of the HTTP path
         for concurrency in CONCURRENCY:
             encode = encode_per_s()
@@ -122,10 +114,7 @@ def main() -> None:
                 "p99_ms": round(1000 * percentile(latencies, 0.99), 1),
                 "mean_batch": round(len(latencies) / (searcher.calls - calls), 1),
             }
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        service.close()
+    service.close()
     print(
         json.dumps(
             {

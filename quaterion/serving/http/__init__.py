@@ -5,6 +5,7 @@ come with the extra `quaterion[serve]` and are imported when an app is built.
 """
 
 from quaterion.serving.http.app import ApiError, Limits, create_app
+from quaterion.serving.http.background import serve_in_background
 from quaterion.serving.http.batcher import MicroBatcher
 from quaterion.serving.http.service import Inspection, SearchService, inspect_points
 
@@ -16,4 +17,5 @@ __all__ = [
     "SearchService",
     "create_app",
     "inspect_points",
+    "serve_in_background",
 ]

@@ -5,8 +5,6 @@ import hashlib
 import json
 import os
 import re
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -206,32 +204,25 @@ def test_opening_a_directory_that_is_no_store_names_the_fix(servable, tmp_path):
 def test_concurrent_http_requests_share_forward_passes(service, groups):
     """Over real HTTP (uvicorn on 127.0.0.1, random port): 32 concurrent /search requests
     take fewer forward passes than requests, and each gets its own right answer."""
-    uvicorn = pytest.importorskip("uvicorn")
+    pytest.importorskip("uvicorn")
     import httpx
 
+    from quaterion.serving.http.background import serve_in_background
+
     app = create_app(service)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    port = server.servers[0].sockets[0].getsockname()[1]
     queries = [text for members in groups.values() for text in members] + ["a dog", "a saw"] * 4
     searcher = app.state.batchers["search"]
     calls_before = searcher.calls
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+    with (
+        serve_in_background(app) as port,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http,
+    ):
 
-            def ask(query):
-                return http.post("/search", json={"query": query, "limit": 1}).json()
+        def ask(query):
+            return http.post("/search", json={"query": query, "limit": 1}).json()
 
-            with ThreadPoolExecutor(max_workers=32) as pool:
-                answers = list(pool.map(ask, queries))
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            answers = list(pool.map(ask, queries))
     for query, answer in zip(queries[:24], answers[:24], strict=True):
         assert answer["hits"][0]["object"] == query  # each answer is its own query's
     assert searcher.calls - calls_before < len(queries)
