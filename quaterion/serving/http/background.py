@@ -16,7 +16,14 @@ def serve_in_background(
     app: Any, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 60.0
 ) -> Iterator[int]:
     """Serve `app` on `host` from a daemon thread while the block runs; yields the bound port
-    (`port=0`: a free one the system picks) and stops the server on exit."""
+    (`port=0`: a free one the system picks) and stops the server on exit.
+
+    Args:
+        app: an ASGI application, e.g. from `create_app`.
+        host: the interface to bind.
+        port: the port; 0 lets the system pick a free one.
+        timeout_s: how long to wait for the server to start.
+    """
     uvicorn = import_optional("uvicorn", "serve", "serve_in_background")
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True, name="quaterion-serve")
