@@ -53,18 +53,17 @@ def fast_trainer(tmp_path):
     return build
 
 
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory):
+def save_tiny_bert(path, num_layers):
+    """A tiny random BERT with MiniLM's tokenizer, saved under `path` (fast text tests)."""
     transformers = pytest.importorskip("transformers")
     from quaterion_models.encoders.extras import minilm_path
 
-    path = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_path())
     torch.manual_seed(0)
     config = transformers.BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,
-        num_hidden_layers=1,
+        num_hidden_layers=num_layers,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=64,
@@ -72,3 +71,14 @@ def tiny_bert(tmp_path_factory):
     transformers.BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), num_layers=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_3(tmp_path_factory):
+    """The tiny BERT with 3 layers (to freeze some and train others)."""
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert-3"), num_layers=3)

@@ -97,7 +97,8 @@ def _cache_type(config: CacheConfig, name: str, encoder: Encoder) -> CacheType:
             f"Unknown cache type {value!r} for encoder '{name}'; use one of "
             f"{[cache_type.value for cache_type in CacheType]}"
         ) from None
-    if encoder.trainable and name in config.mapping and cache_type is not CacheType.NONE:
+    cacheable = not encoder.trainable or encoder.frozen_lower is not None
+    if not cacheable and name in config.mapping and cache_type is not CacheType.NONE:
         raise ValueError(
             f"Can't configure cache for encoder '{name}': it is trainable, and only frozen "
             "encoders can be cached; remove it from CacheConfig.mapping"
@@ -107,7 +108,7 @@ def _cache_type(config: CacheConfig, name: str, encoder: Encoder) -> CacheType:
             f"CacheType.GPU was chosen for encoder '{name}', but CUDA is not available; use "
             "CacheType.CPU or CacheType.AUTO (the trainer's device)"
         )
-    return CacheType.NONE if encoder.trainable else cache_type
+    return cache_type if cacheable else CacheType.NONE
 
 
 def _indexable(loader: SimilarityDataLoader) -> bool:

@@ -30,6 +30,24 @@ class Encoder(nn.Module):
             f"{type(self).__name__} must define the `embedding_size` property"
         )
 
+    @property
+    def frozen_lower(self) -> Encoder | None:
+        """The frozen bottom of a partly trainable encoder, or None (the default: no split).
+
+        Its `forward` returns `(values [B, T, D], mask [B, T])`; the cache stores each object's
+        unmasked values once, and `forward_upper` computes the embeddings from them.
+        """
+        return None
+
+    def forward_upper(self, values: Tensor, mask: Tensor) -> Tensor:
+        """Embeddings `[B, embedding_size]` from the output of `frozen_lower` (padded again).
+
+        Args:
+            values: `[B, T, D]` output of the frozen bottom.
+            mask: `[B, T]`, 1 where `values` holds a real position.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no frozen_lower to continue from")
+
     def disable_gradients_if_required(self) -> None:
         """Freeze every parameter when the encoder is not trainable."""
         if not self.trainable:

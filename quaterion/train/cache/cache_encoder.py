@@ -16,24 +16,27 @@ def _rows(rows: Tensor) -> Tensor:
 
 
 class CacheEncoder(Encoder):
-    """Wraps a frozen encoder; `forward` takes cache rows (a LongTensor [B]) instead of objects.
+    """Wraps a frozen encoder, or the frozen bottom (`frozen_lower`) of a partly trainable
+    one; `forward` takes cache rows (a LongTensor [B]) instead of objects.
 
     Training collators hand it rows (`CacheTrainCollator`); its meta comes from the objects,
     through the wrapped encoder's extractor. Saving saves the wrapped encoder; a cache wrapper
     is never loaded.
 
     Args:
-        encoder: the frozen encoder to wrap.
+        encoder: the frozen (or partly trainable) encoder to wrap.
     """
 
     def __init__(self, encoder: Encoder):
-        if encoder.trainable:
+        lower = encoder.frozen_lower
+        if encoder.trainable and lower is None:
             raise ValueError(
                 f"Trainable encoder can't be cached: {type(encoder).__name__}.trainable is True; "
                 "freeze it (trainable=False) or leave it out of the cache configuration"
             )
         super().__init__()
         self._encoder = encoder
+        self._lower = lower
 
     @property
     def wrapped_encoder(self) -> Encoder:
@@ -41,8 +44,13 @@ class CacheEncoder(Encoder):
         return self._encoder
 
     @property
+    def fill_encoder(self) -> Encoder:
+        """What the fill runs: the frozen encoder, or a partly trainable one's frozen bottom."""
+        return self._lower if self._lower is not None else self._encoder
+
+    @property
     def trainable(self) -> bool:
-        return False
+        return self._lower is not None
 
     @property
     def embedding_size(self) -> int:

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from quaterion.dataset.similarity_data_loader import SimilarityDataLoader
 from quaterion.dataset.train_collator import TrainCollator
 from quaterion.train.cache import fingerprint as fp
-from quaterion.train.cache.in_memory_cache_encoder import InMemoryCacheEncoder
+from quaterion.train.cache.in_memory_cache_encoder import InMemoryCacheEncoder, RaggedRows
 from quaterion.train.cache.store import CacheStore
 from quaterion.utils.distributed import gather_rows, rank_and_world
 from quaterion_models.utils.progress import track
@@ -210,13 +210,14 @@ def fill_split(loader: SimilarityDataLoader, split: str, encoders: dict[str, InM
         store: the `save_dir` store, or None.
         write: write what was encoded to the store (rank 0 only).
     """
-    fingerprints = {  # no weights are hashed without a store
+    fingerprints = {  # no weights are hashed without a store; ragged rows are kept in memory
         name: f"{fp.encoder_fingerprint(encoder.wrapped_encoder)}|{settings.storage_dtype}"
         f"|key:{fp.callable_fingerprint(key_extractors.get(name))}"
         for name, encoder in (encoders.items() if store is not None else ())
+        if not encoder.trainable
     }
     entries = {name: store.entry(name, split, value) for name, value in fingerprints.items()}
-    encode = {name for name in encoders if entries.get(name) is None}
+    encode = {name for name in encoders if name not in entries or entries[name] is None}
     result = _pass(
         loader, split, encoders, encode, key_extractors, full, store is not None, settings
     )
@@ -245,7 +246,7 @@ def _pass(loader: SimilarityDataLoader, split: str, encoders: dict[str, InMemory
     workers = settings.num_workers
     if workers is None or isinstance(loader.dataset, IterableDataset):
         workers = loader.num_workers  # iterable data: object ids depend on the worker count
-    modules = {name: encoders[name].wrapped_encoder for name in sorted(encode)}
+    modules = {name: encoders[name].fill_encoder for name in sorted(encode)}
     collator = FillCollator.for_encoders(loader.collate_fn, modules, key_extractors=key_extractors,
                                          full=full, digests=fingerprint)  # fmt: skip
     if full:  # meta of every cached encoder, merged once; else none is needed
@@ -278,11 +279,21 @@ def _pass(loader: SimilarityDataLoader, split: str, encoders: dict[str, InMemory
             labels.extend(batch.labels)
             meta_chunks.append((batch.ids, batch.features["meta"]))
             assigned = {row_map: row_map.assign(batch) for row_map in {*row_maps.values()}}
-            for name, module in modules.items() if index % world == rank else ():  # our share
+            for name, module in modules.items():
+                if index % world != rank and not encoders[name].trainable:
+                    continue  # another process's share (ragged rows: every process's)
                 with torch.inference_mode():
                     inputs = move_to_device(batch.features["data"][name], settings.device)
                     embeddings = module(inputs)
                 rows, fresh = assigned[row_maps[name]]
+                if isinstance(embeddings, tuple):  # a frozen bottom: each object's real positions
+                    values, mask = embeddings
+                    keep = fresh.nonzero().flatten().tolist()
+                    finite[name].append((index, torch.isfinite(values).all()))
+                    dtype = settings.storage_dtype or values.dtype
+                    objects = [values[i][mask[i].bool()].to(storage[name], dtype) for i in keep]
+                    chunks[name].append((rows[fresh], objects))
+                    continue
                 embeddings = embeddings[fresh.to(embeddings.device)]
                 finite[name].append((index, torch.isfinite(embeddings).all()))
                 dtype = settings.storage_dtype or embeddings.dtype
@@ -296,6 +307,10 @@ def _pass(loader: SimilarityDataLoader, split: str, encoders: dict[str, InMemory
         )
     tables = {}
     for name, parts in chunks.items():  # every process's rows (in rank order), once allocated
+        if encoders[name].trainable:
+            _check_finite(name, split, finite[name])
+            tables[name] = _ragged(parts, row_maps[name].size)
+            continue
         width, dtype = encoders[name].embedding_size, settings.storage_dtype or torch.float32
         rows, values, batch_index, flags = gather_rows(
             torch.cat([rows for rows, _ in parts] or [torch.empty(0, dtype=torch.long)]),
@@ -305,12 +320,7 @@ def _pass(loader: SimilarityDataLoader, split: str, encoders: dict[str, InMemory
             if finite[name]
             else torch.ones(0, dtype=torch.bool),
         )
-        if not bool(flags.all()):
-            raise ValueError(
-                f"Encoder '{name}' gave NaN or infinite embeddings in {split} fill batch "
-                f"{int(batch_index[~flags].min())}; check the encoder and "
-                "its inputs before caching them"
-            )
+        _check_finite(name, split, list(zip(batch_index.tolist(), flags, strict=True)))
         tables[name] = values.new_empty((row_maps[name].size, values.shape[1]))
         tables[name][rows.to(values.device)] = values
     digest.update(f"|{type(loader).__qualname__}".encode())  # the sample count: 16 bytes each
@@ -327,6 +337,28 @@ def _pass(loader: SimilarityDataLoader, split: str, encoders: dict[str, InMemory
         targets=type(loader).collate_labels(labels) if full else None,
         meta=meta,
     )
+
+
+def _check_finite(name: str, split: str, flags: list[tuple[int, Tensor]]) -> None:
+    """ValueError naming the first fill batch whose output held NaN or infinite values."""
+    bad = [index for index, flag in flags if not bool(flag)]
+    if bad:
+        raise ValueError(
+            f"Encoder '{name}' gave NaN or infinite embeddings in {split} fill batch "
+            f"{min(bad)}; check the encoder and its inputs before caching them"
+        )
+
+
+def _ragged(parts: list[tuple[Tensor, list[Tensor]]], size: int) -> RaggedRows:
+    """Per-object values of different lengths, from the fill's chunks, concatenated in row order."""
+    rows = torch.cat([rows for rows, _ in parts])
+    objects = [values for _, chunk in parts for values in chunk]
+    order = torch.argsort(rows).tolist()
+    if len(order) != size:
+        raise RuntimeError(f"The fill computed {len(order)} of {size} rows")
+    offsets = torch.zeros(size + 1, dtype=torch.long)
+    offsets[1:] = torch.cumsum(torch.tensor([len(objects[i]) for i in order]), 0)
+    return RaggedRows(torch.cat([objects[i] for i in order]), offsets.to(objects[0].device))
 
 
 def _length(sized: Any) -> int | None:

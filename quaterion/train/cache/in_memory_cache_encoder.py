@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -12,8 +13,52 @@ from quaterion.train.cache.cache_encoder import CacheEncoder
 from quaterion_models.encoders import Encoder
 
 
+@dataclass
+class RaggedRows:
+    """Rows of different lengths without padding: row i is `values[offsets[i]:offsets[i + 1]]`.
+
+    What a partly trainable encoder's frozen bottom caches: each object's real token states.
+
+    Args:
+        values: `[total length, D]` every row's values, concatenated in row order.
+        offsets: `[rows + 1]` where each row starts (and the total length last).
+    """
+
+    values: Tensor
+    offsets: Tensor
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held (values and offsets)."""
+        return sum(t.numel() * t.element_size() for t in (self.values, self.offsets))
+
+    def to(self, device: torch.device) -> RaggedRows:
+        """These rows on `device`."""
+        return RaggedRows(self.values.to(device), self.offsets.to(device))
+
+    def gather(self, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """Rows `rows` [B], padded with zeros to the longest: `(values [B, T, D], mask [B, T])`.
+
+        Args:
+            rows: LongTensor of row numbers, on the rows' device.
+        """
+        starts, lengths = self.offsets[rows], self.offsets[rows + 1] - self.offsets[rows]
+        longest = int(lengths.max()) if len(rows) else 0
+        positions = torch.arange(longest, device=rows.device)
+        mask = positions.unsqueeze(0) < lengths.unsqueeze(1)  # [B, T]
+        index = (starts.unsqueeze(1) + positions.unsqueeze(0))[mask]
+        padded = self.values.new_zeros((len(rows), longest, self.values.shape[1]))
+        padded[mask] = self.values.index_select(0, index)
+        return padded, mask.long()
+
+
 class InMemoryCacheEncoder(CacheEncoder):
-    """Keeps the wrapped encoder's embeddings in RAM (`CPU`) or on a device (`GPU`, `AUTO`).
+    """Keeps the wrapped encoder's embeddings in RAM (`CPU`) or on a device (`GPU`, `AUTO`);
+    for a partly trainable encoder, its frozen bottom's output (`RaggedRows`), from which
+    `forward` computes the embeddings through the trainable top.
 
     Each split has one table [rows, D] and a row map (object id -> row of that table). Rows
     are numbered across splits in the order they were added, so `forward(rows)` takes one
@@ -27,7 +72,7 @@ class InMemoryCacheEncoder(CacheEncoder):
     def __init__(self, encoder: Encoder, cache_type: CacheType = CacheType.AUTO):
         super().__init__(encoder)
         self._cache_type = CacheType(cache_type)
-        self._tables: dict[str, Tensor] = {}
+        self._tables: dict[str, Tensor | RaggedRows] = {}
         self._row_maps: dict[str, Tensor] = {}
         self._starts: list[int] = []  # first row of each split
 
@@ -57,7 +102,7 @@ class InMemoryCacheEncoder(CacheEncoder):
             return torch.device("cuda", torch.cuda.current_device())
         return compute_device
 
-    def add_split(self, split: str, table: Tensor, row_map: Tensor) -> Tensor:
+    def add_split(self, split: str, table: Tensor | RaggedRows, row_map: Tensor) -> Tensor:
         """Keep `split`'s rows `table` [n, D], whose object ids map to rows by `row_map`;
         returns the row map in this encoder's numbering (what training batches carry).
 
@@ -78,14 +123,31 @@ class InMemoryCacheEncoder(CacheEncoder):
         """
         if not self._tables:
             raise RuntimeError("The cache is empty: fill it (setup_cache) before reading rows")
+        if self._lower is not None:
+            raise TypeError("A partly trainable encoder caches ragged rows: use `ragged(split)`")
         return self._tables[split] if split else torch.cat(list(self._tables.values()))
 
-    def embeddings(self, split: str) -> Tensor:
-        """The cached embeddings of `split`'s objects [num objects, D], in object-id order.
+    def ragged(self, split: str) -> RaggedRows:
+        """The frozen bottom's stored output of `split`'s objects (partly trainable encoders).
 
         Args:
             split: `"train"` or `"val"`.
         """
+        table = self._tables[split]
+        if not isinstance(table, RaggedRows):
+            raise TypeError("This encoder caches fixed-width embeddings: use `rows(split)`")
+        return table
+
+    def embeddings(self, split: str) -> Tensor:
+        """The cached embeddings of `split`'s objects [num objects, D], in object-id order
+        (for a partly trainable encoder: computed through its top, as it is now).
+
+        Args:
+            split: `"train"` or `"val"`.
+        """
+        if self._lower is not None:
+            start = self._starts[list(self._tables).index(split)]
+            return self.forward(self._row_maps[split] + start)
         return self._tables[split][self._row_maps[split].to(self._tables[split].device)]
 
     def forward(self, batch: Tensor) -> Tensor:
@@ -97,8 +159,13 @@ class InMemoryCacheEncoder(CacheEncoder):
         several = len(self._starts) > 1 and len(batch) > 0
         index = bisect_right(self._starts, int(batch[0])) - 1 if several else 0
         table = list(self._tables.values())[index]
-        rows = batch.to(table.device)
+        device = table.values.device if isinstance(table, RaggedRows) else table.device
+        rows = batch.to(device)
         rows = rows - self._starts[index] if index else rows
+        if isinstance(table, RaggedRows):
+            values, mask = table.gather(rows)
+            values = values.to(batch.device, torch.float32)
+            return self._encoder.forward_upper(values, mask.to(batch.device))
         embeddings = table.index_select(0, rows)
         half = embeddings.dtype in (torch.float16, torch.bfloat16)  # CacheConfig.storage_dtype
         return embeddings.to(batch.device, torch.float32 if half else embeddings.dtype)

@@ -8,6 +8,8 @@ from pathlib import Path
 import torch.nn.functional as F
 from torch import Tensor
 
+from quaterion_models.encoders.encoder import Encoder
+from quaterion_models.encoders.extras.layer_split import LowerLayers, freeze_lower, run_upper
 from quaterion_models.encoders.extras.pretrained import PretrainedEncoder
 from quaterion_models.encoders.extras.text_inputs import (
     TokenizerCollate,
@@ -32,6 +34,8 @@ class HuggingFaceEncoder(PretrainedEncoder):
         trainable: fine-tune the transformer (False: frozen, cacheable, always in eval mode).
         max_length: longest token sequence kept per text (at most the model's positions).
         normalize: L2-normalise the pooled embeddings.
+        trainable_layers: train only the top N transformer layers (and what follows them);
+            the embeddings and lower layers stay frozen and their output is cached per object.
 
     `save` writes the weights (safetensors), the model config and the tokenizer files next to
     a small JSON config, so a servable directory is self-contained.
@@ -43,8 +47,14 @@ class HuggingFaceEncoder(PretrainedEncoder):
         trainable: bool = False,
         max_length: int = 256,
         normalize: bool = False,
+        trainable_layers: int = 0,
     ):
-        super().__init__(trainable=trainable)
+        if trainable and trainable_layers:
+            raise ValueError(
+                "Pass trainable=True (fine-tune every layer) or trainable_layers=N (the top N), "
+                "not both"
+            )
+        super().__init__(trainable=trainable or trainable_layers > 0)
         if max_length < 1:
             raise ValueError(f"max_length must be a positive number of tokens, got {max_length}")
         transformers = import_transformers("HuggingFaceEncoder")
@@ -56,6 +66,30 @@ class HuggingFaceEncoder(PretrainedEncoder):
         self.model.eval()
         self.max_length = max_length
         self.normalize = normalize
+        self.trainable_layers = trainable_layers
+        if trainable_layers:
+            freeze_lower(self.model, trainable_layers)
+
+    def train(self, mode: bool = True) -> HuggingFaceEncoder:
+        """Switch train/eval mode; frozen lower layers always stay in eval mode."""
+        super().train(mode)
+        if self.trainable_layers:
+            freeze_lower(self.model, self.trainable_layers)
+        return self
+
+    @property
+    def frozen_lower(self) -> Encoder | None:
+        if not self.trainable_layers:
+            return None
+        return LowerLayers(self.model, self.trainable_layers, self.get_collate_fn())
+
+    def forward_upper(self, values: Tensor, mask: Tensor) -> Tensor:
+        hidden = run_upper(self.model, self.trainable_layers, values, mask)
+        return self._pool(hidden, mask)
+
+    def _pool(self, hidden: Tensor, mask: Tensor) -> Tensor:
+        pooled = mean_pool(hidden, mask)  # [B, D]
+        return F.normalize(pooled, p=2, dim=1) if self.normalize else pooled
 
     @property
     def embedding_size(self) -> int:
@@ -68,16 +102,18 @@ class HuggingFaceEncoder(PretrainedEncoder):
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         inputs = check_text_batch(batch)
+        if self.trainable_layers:  # the same two steps as training on cached lower layers
+            return self.forward_upper(*self.frozen_lower(inputs))
         hidden = self.model(
             input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
         ).last_hidden_state  # [B, T, D]
-        pooled = mean_pool(hidden, inputs["attention_mask"])  # [B, D]
-        return F.normalize(pooled, p=2, dim=1) if self.normalize else pooled
+        return self._pool(hidden, inputs["attention_mask"])
 
     def get_config_dict(self) -> dict:
         """Constructor arguments other than the model path, as stored by `save`."""
         return {
-            "trainable": self.trainable,
+            "trainable": self.trainable and not self.trainable_layers,
+            "trainable_layers": self.trainable_layers,
             "max_length": self.max_length,
             "normalize": self.normalize,
         }
