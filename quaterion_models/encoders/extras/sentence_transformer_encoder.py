@@ -7,6 +7,8 @@ from pathlib import Path
 
 from torch import Tensor
 
+from quaterion_models.encoders.encoder import Encoder
+from quaterion_models.encoders.extras.layer_split import LowerLayers, freeze_lower, run_upper
 from quaterion_models.encoders.extras.optional_import import import_optional
 from quaterion_models.encoders.extras.pretrained import PretrainedEncoder
 from quaterion_models.encoders.extras.text_inputs import (
@@ -31,6 +33,8 @@ class SentenceTransformerEncoder(PretrainedEncoder):
         trainable: fine-tune the network (False: frozen, cacheable, always in eval mode).
         max_seq_length: longest token sequence kept per text (None: the model's setting).
         do_lower_case: lower-case texts before tokenising (None: the model's setting).
+        trainable_layers: train only the top N transformer layers and the modules after them;
+            the embeddings and lower layers stay frozen and their output is cached per object.
 
     `save` writes the full sentence-transformers directory (safetensors weights, configs,
     tokenizer) and the pre-processing settings above as they are at save time (changed in
@@ -43,8 +47,14 @@ class SentenceTransformerEncoder(PretrainedEncoder):
         trainable: bool = False,
         max_seq_length: int | None = None,
         do_lower_case: bool | None = None,
+        trainable_layers: int = 0,
     ):
-        super().__init__(trainable=trainable)
+        if trainable and trainable_layers:
+            raise ValueError(
+                "Pass trainable=True (fine-tune every layer) or trainable_layers=N (the top N), "
+                "not both"
+            )
+        super().__init__(trainable=trainable or trainable_layers > 0)
         if max_seq_length is not None and max_seq_length < 1:
             raise ValueError(
                 f"max_seq_length must be a positive number of tokens, got {max_seq_length}"
@@ -61,6 +71,29 @@ class SentenceTransformerEncoder(PretrainedEncoder):
             self.model.max_seq_length = max_seq_length
         if do_lower_case is not None:
             self.model[0].do_lower_case = do_lower_case
+        self.trainable_layers = trainable_layers
+        if trainable_layers:
+            freeze_lower(self.model[0].auto_model, trainable_layers)
+
+    def train(self, mode: bool = True) -> SentenceTransformerEncoder:
+        """Switch train/eval mode; frozen lower layers always stay in eval mode."""
+        super().train(mode)
+        if self.trainable_layers:
+            freeze_lower(self.model[0].auto_model, self.trainable_layers)
+        return self
+
+    @property
+    def frozen_lower(self) -> Encoder | None:
+        if not self.trainable_layers:
+            return None
+        return LowerLayers(self.model[0].auto_model, self.trainable_layers, self.get_collate_fn())
+
+    def forward_upper(self, values: Tensor, mask: Tensor) -> Tensor:
+        hidden = run_upper(self.model[0].auto_model, self.trainable_layers, values, mask)
+        features = {"token_embeddings": hidden, "attention_mask": mask}
+        for module in list(self.model)[1:]:  # pooling, normalisation, ...
+            features = module(features)
+        return features["sentence_embedding"]
 
     @property
     def embedding_size(self) -> int:
@@ -74,13 +107,16 @@ class SentenceTransformerEncoder(PretrainedEncoder):
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         inputs = check_text_batch(batch)
+        if self.trainable_layers:  # the same two steps as training on cached lower layers
+            return self.forward_upper(*self.frozen_lower(inputs))
         features = self.model({name: inputs[name] for name in TEXT_INPUTS})
         return features["sentence_embedding"]
 
     def get_config_dict(self) -> dict:
         """Constructor arguments other than the model path, as stored by `save`."""
         return {
-            "trainable": self.trainable,
+            "trainable": self.trainable and not self.trainable_layers,
+            "trainable_layers": self.trainable_layers,
             "max_seq_length": int(self.model.max_seq_length),
             "do_lower_case": bool(getattr(self.model[0], "do_lower_case", False)),
         }

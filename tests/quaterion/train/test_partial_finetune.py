@@ -11,6 +11,9 @@ from quaterion.train.cache.in_memory_cache_encoder import RaggedRows
 from quaterion_models import SimilarityModel
 from quaterion_models.encoders.extras.huggingface_encoder import HuggingFaceEncoder
 from quaterion_models.encoders.extras.layer_split import LowerLayers
+from quaterion_models.encoders.extras.sentence_transformer_encoder import (
+    SentenceTransformerEncoder,
+)
 from quaterion_models.heads import LinearHead
 
 TEXTS = [
@@ -122,6 +125,22 @@ def test_ragged_rows_gather_pads_each_row_with_zeros():
     assert mask.tolist() == [[1, 1, 0], [1, 0, 0], [1, 1, 1]]
     assert values[0].tolist() == [[8, 9], [10, 11], [0, 0]]
     assert values[2].tolist() == [[2, 3], [4, 5], [6, 7]]
+
+
+def test_sentence_transformer_split_equals_its_own_pipeline():
+    from quaterion_models.encoders.extras import minilm_path
+
+    texts = [text for text, _ in TEXTS]
+    full = SentenceTransformerEncoder(minilm_path())
+    split = SentenceTransformerEncoder(minilm_path(), trainable_layers=2)
+    batch = full.get_collate_fn()(texts)
+    with torch.no_grad():
+        expected = full(batch)
+        assert torch.allclose(split(batch), expected, atol=1e-5)
+        values, mask = split.frozen_lower(batch)
+        assert torch.allclose(split.forward_upper(values, mask), expected, atol=1e-5)
+    assert split.trainable and split.get_config_dict()["trainable_layers"] == 2
+    assert not any(p.requires_grad for p in split.model[0].auto_model.embeddings.parameters())
 
 
 @pytest.mark.parametrize(
