@@ -169,6 +169,7 @@ def test_sentence_transformer_settings_changed_in_place_survive_a_round_trip(tmp
     loaded = SentenceTransformerEncoder.load(str(tmp_path))
     assert loaded.get_config_dict() == {
         "trainable": False,
+        "trainable_layers": 0,
         "max_seq_length": 8,
         "do_lower_case": True,
     }
