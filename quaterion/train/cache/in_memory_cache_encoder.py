@@ -36,7 +36,11 @@ class RaggedRows:
         return sum(t.numel() * t.element_size() for t in (self.values, self.offsets))
 
     def to(self, device: torch.device) -> RaggedRows:
-        """These rows on `device`."""
+        """These rows on `device`.
+
+        Args:
+            device: the target device.
+        """
         return RaggedRows(self.values.to(device), self.offsets.to(device))
 
     def gather(self, rows: Tensor) -> tuple[Tensor, Tensor]:
