@@ -178,15 +178,21 @@ class TrainableModel(pl.LightningModule, CacheMixin):
         """
 
     def training_step(self, batch: Any, batch_idx: int, **kwargs: Any) -> Tensor:
-        return self._common_step(batch, batch_idx, TrainStage.TRAIN, **kwargs)
+        return self._common_step(batch, batch_idx, TrainStage.TRAIN, **kwargs)[0]
 
-    def validation_step(self, batch: Any, batch_idx: int, **kwargs: Any) -> None:
-        self._common_step(batch, batch_idx, TrainStage.VALIDATION, **kwargs)
+    def validation_step(self, batch: Any, batch_idx: int, **kwargs: Any) -> dict[str, Tensor]:
+        """Returns the batch's embeddings ``[B, D]`` (detached), which callbacks such as
+        ``RetrievalMetricsCallback`` read in ``on_validation_batch_end``."""
+        embeddings = self._common_step(batch, batch_idx, TrainStage.VALIDATION, **kwargs)[1]
+        return {"embeddings": embeddings.detach()}
 
     def test_step(self, batch: Any, batch_idx: int, **kwargs: Any) -> None:
         self._common_step(batch, batch_idx, TrainStage.TEST, **kwargs)
 
-    def _common_step(self, batch: Any, batch_idx: int, stage: TrainStage, **kwargs: Any) -> Tensor:
+    def _common_step(
+        self, batch: Any, batch_idx: int, stage: TrainStage, **kwargs: Any
+    ) -> tuple[Tensor, Tensor]:
+        """``(loss, embeddings)`` of a batch, logged for ``stage``."""
         features, targets = batch
         embeddings = self._model(features)  # [B, D]
         loss = self._loss(embeddings=embeddings, **targets)
@@ -219,7 +225,7 @@ class TrainableModel(pl.LightningModule, CacheMixin):
         self.process_results(
             embeddings=embeddings, targets=targets, batch_idx=batch_idx, stage=stage, **kwargs
         )
-        return loss
+        return loss, embeddings
 
     def _logs_train_step(self, batch_idx: int) -> bool:
         """Whether this training step logs ``train_loss``: when Lightning writes to the loggers

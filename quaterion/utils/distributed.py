@@ -112,3 +112,25 @@ def _gather(tensor: Tensor) -> tuple[Tensor, Tensor]:
     shards = [shard[:length] for shard, length in zip(shards, lengths.tolist(), strict=True)]
     shards[dist.get_rank()] = tensor
     return torch.cat(shards), lengths
+
+
+def rank() -> int:
+    """This process's rank in the default group; 0 when torch.distributed is not initialised."""
+    return dist.get_rank() if world_size() > 1 else 0
+
+
+def shard_offset(length: int, device: torch.device) -> int:
+    """Number of rows held by the ranks before this one, each rank holding ``length`` of its
+    own: where this rank's shard starts in a ``gather_with_grad`` of them."""
+    if world_size() == 1:
+        return 0
+    return int(_gather_lengths(length, device)[: rank()].sum())
+
+
+def all_reduce_sum(tensor: Tensor) -> Tensor:
+    """Sum of ``tensor`` over every rank (a new tensor; the input itself when not distributed)."""
+    if world_size() == 1:
+        return tensor
+    total = tensor.clone()
+    dist.all_reduce(total)
+    return total
