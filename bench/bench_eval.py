@@ -8,10 +8,19 @@ Sections, each selectable on its own:
              against pytorch-metric-learning's AccuracyCalculator: time, peak memory, values.
   --million  1,000,000 x 128 vectors (slow on a CPU: --queries ranks a sample of queries
              against all vectors, and the full time is extrapolated).
+  --original the ORIGINAL API on the --scale data: Evaluator + GroupSampler(sample_size=-1) +
+             RetrievalRPrecision + RetrievalPrecision(k=1) + RetrievalReciprocalRank, end to end
+             from a list of samples (encoding by an identity encoder included), against the bare
+             baseline in the same run; then the same metrics through PairSampler on 50,000 pairs
+             (100,000 objects) of the same vectors.
+  --callback RetrievalMetricsCallback on the cache benchmark's workload (bench_cache.py: 20,000
+             training samples, cached frozen MLP, batch 128): its cost per epoch against the
+             training epoch, on the 2,000 held-out samples and on a 20,000-sample split.
 Peak memory is the resident-set high-water mark above what was in use before each measured call
 (the counter is reset through /proc/self/clear_refs), or CUDA's peak allocation on a GPU.
 
-    python bench/bench_eval.py --scale [--compare] [--million --queries 5000] [--device cuda]
+    python bench/bench_eval.py --scale [--compare] [--million --queries 5000] [--original]
+        [--callback] [--device cuda]
 """
 
 from __future__ import annotations
@@ -31,12 +40,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_cache, for --callback
 
-from quaterion.dataset import SimilarityGroupSample  # noqa: E402
+from quaterion.dataset import SimilarityGroupSample, SimilarityPairSample  # noqa: E402
 from quaterion.eval.evaluator import Evaluator  # noqa: E402
-from quaterion.eval.group import GroupRetrievalMetrics  # noqa: E402
+from quaterion.eval.group import GroupRetrievalMetrics, RetrievalRPrecision  # noqa: E402
+from quaterion.eval.pair import RetrievalPrecision, RetrievalReciprocalRank  # noqa: E402
 from quaterion.eval.retrieval import DEFAULT_BLOCK_ELEMENTS, retrieval_metrics  # noqa: E402
 from quaterion.eval.samplers.group_sampler import GroupSampler  # noqa: E402
+from quaterion.eval.samplers.pair_sampler import PairSampler  # noqa: E402
 from quaterion_models import SimilarityModel  # noqa: E402
 from quaterion_models.encoders import Encoder  # noqa: E402
 from quaterion_models.heads import EmptyHead  # noqa: E402
@@ -170,6 +182,124 @@ def scale(device: str, chunk_size: int | None) -> dict[str, Any]:
     }
 
 
+def original_api(device: str) -> dict[str, Any]:
+    """The original's way to score a model, on the --scale data, against the bare baseline."""
+    embeddings, groups = clustered(100_000, 384, 1_000, seed=0, device=device, noise=2.5)
+    model = SimilarityModel(encoders=IdentityEncoder(384), head=EmptyHead(384)).to(device)
+    chunk = DEFAULT_BLOCK_ELEMENTS // len(embeddings)
+
+    def metrics() -> dict[str, Any]:
+        return {
+            "RetrievalRPrecision": RetrievalRPrecision(),
+            "RetrievalPrecision@1": RetrievalPrecision(k=1),
+            "RetrievalReciprocalRank": RetrievalReciprocalRank(),
+        }
+
+    def run(dataset: list, sampler: Any) -> dict[str, torch.Tensor]:
+        return Evaluator(metrics(), sampler).evaluate(dataset, model)
+
+    group_data = [
+        SimilarityGroupSample(obj=row, group=int(group))
+        for row, group in zip(embeddings, groups.tolist(), strict=True)
+    ]
+    # burn-in of both code paths on a slice
+    run(group_data[:3000], GroupSampler(encode_batch_size=1024, log_progress=False))
+    bare_baseline(embeddings[:3000], 10, chunk)
+    depth = depth_of(groups, (1,))
+    base_s, base_mb, _ = measure(lambda: bare_baseline(embeddings, depth, chunk), device)
+    sampler = GroupSampler(sample_size=-1, encode_batch_size=1024, log_progress=False)
+    ours_s, ours_mb, values = measure(lambda: run(group_data, sampler), device)
+    engine = retrieval_metrics(embeddings, groups, 1)
+    result: dict[str, Any] = {
+        "vectors": list(embeddings.shape),
+        "groups": 1_000,
+        "chunk_size": chunk,
+        "top_list_depth": depth,
+        "embeddings_mb": round(embeddings.numel() * 4 / 2**20),
+        "baseline_s": round(base_s, 2),
+        "baseline_peak_mb_above_embeddings": megabytes(base_mb),
+        "group_sampler": {
+            "ours_s": round(ours_s, 2),
+            "time_ratio": round(ours_s / base_s, 3),
+            "ours_peak_mb_above_embeddings": megabytes(ours_mb),
+            "metrics": rounded(values),
+            "engine_metrics": rounded(
+                {name: engine[name] for name in ("r_precision", "precision@1", "mrr")}
+            ),
+        },
+    }
+    # 50,000 pairs: obj_a and obj_b are two vectors of one group (rows 2i and 2i + 1)
+    order = torch.argsort(groups.cpu(), stable=True)
+    pair_data = [
+        SimilarityPairSample(obj_a=embeddings[a], obj_b=embeddings[b], score=1.0)
+        for a, b in order.view(-1, 2).tolist()
+    ]
+    sampler = PairSampler(sample_size=-1, encode_batch_size=1024, log_progress=False)
+    pairs_s, pairs_mb, values = measure(lambda: run(pair_data, sampler), device)
+    result["pair_sampler"] = {
+        "pairs": len(pair_data),
+        "ours_s": round(pairs_s, 2),
+        "time_ratio": round(pairs_s / base_s, 3),
+        "ours_peak_mb_above_embeddings": megabytes(pairs_mb),
+        "metrics": rounded(values),
+    }
+    return result
+
+
+def callback_cost() -> dict[str, Any]:
+    """RetrievalMetricsCallback's time per epoch against the training epoch, on the cache
+    benchmark's workload (imported from bench_cache.py, cached fit as measured there)."""
+    import bench_cache as workload
+    import pytorch_lightning as pl
+
+    from quaterion import Quaterion
+    from quaterion.dataset import GroupSimilarityDataLoader
+    from quaterion.train.callbacks import RetrievalMetricsCallback
+
+    class TimedCallback(RetrievalMetricsCallback):
+        def __init__(self):
+            super().__init__(k=(1, 10))
+            self.clocks: list[workload.Clock] = []
+
+        def on_validation_epoch_end(self, trainer, pl_module):
+            with workload.Clock() as clock:
+                super().on_validation_epoch_end(trainer, pl_module)
+            self.clocks.append(clock)
+
+    data = workload.make_workload()
+    result: dict[str, Any] = {"workload": "bench_cache.py", "epochs": 4}
+    splits = {
+        "held_out_2000": (data["held_x"], data["held_g"]),
+        "train_size_20000": (data["train_x"], data["train_g"]),
+    }
+    for name, (val_x, val_g) in splits.items():
+        pl.seed_everything(0, workers=False)
+        _, model_class = workload.user_classes()
+        timer, callback = workload.epoch_timer(), TimedCallback()
+        val_samples = [
+            SimilarityGroupSample(obj=row, group=int(group))
+            for row, group in zip(val_x, val_g.tolist(), strict=True)
+        ]
+        val = GroupSimilarityDataLoader(val_samples, batch_size=1024)
+        train = workload.group_loader(data["train_x"], data["train_g"], workload.BATCH)
+        trainer = workload.quiet_trainer(4, [timer, callback])
+        Quaterion.fit(model_class(cache=True), trainer, train, val)
+        epoch = workload.steady(timer.epochs)
+        cost = workload.steady(callback.clocks)
+        result[name] = {
+            "validation_samples": len(val_x),
+            "train_epoch_wall_s": round(epoch["wall_s"], 3),
+            "callback_wall_s": round(cost["wall_s"], 3),
+            "callback_over_epoch": round(cost["wall_s"] / epoch["wall_s"], 3),
+            "train_epoch_cpu_s": round(epoch["cpu_s"], 3),
+            "callback_cpu_s": round(cost["cpu_s"], 3),
+            "r_precision_validation": round(
+                float(trainer.callback_metrics["r_precision_validation"]), 6
+            ),
+        }
+    return result
+
+
 def compare() -> dict[str, Any]:
     from pytorch_metric_learning.distances import CosineSimilarity
     from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
@@ -290,12 +420,14 @@ def main() -> None:
     parser.add_argument("--scale", action="store_true", help="section (a)")
     parser.add_argument("--compare", action="store_true", help="section (b)")
     parser.add_argument("--million", action="store_true", help="section (c), slow")
+    parser.add_argument("--original", action="store_true", help="section (d)")
+    parser.add_argument("--callback", action="store_true", help="section (e)")
     parser.add_argument("--queries", type=int, help="(c): rank only this many queries")
     parser.add_argument("--chunk-size", type=int, help="(a), (c): queries per chunk")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
-    if not (args.scale or args.compare or args.million):
-        parser.error("choose at least one of --scale, --compare, --million")
+    if not (args.scale or args.compare or args.million or args.original or args.callback):
+        parser.error("choose at least one of --scale, --compare, --million, --original, --callback")
     report: dict[str, Any] = {
         "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
         "torch_threads": torch.get_num_threads(),
@@ -307,6 +439,10 @@ def main() -> None:
         report["compare"] = compare()  # the original and PML run on the CPU here
     if args.million:
         report["million"] = million(args.device, args.queries, args.chunk_size)
+    if args.original:
+        report["original_api"] = original_api(args.device)
+    if args.callback:
+        report["callback"] = callback_cost()
     report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(report))
 
