@@ -1,30 +1,34 @@
 """RetrievalMetricsCallback: exact whole-split metrics while training, as monitors, with and
-without the cache, and under DDP (2 gloo processes, in retrieval_ddp_script.py)."""
+without the cache, and under DDP (2 forked gloo processes, each fed its DistributedSampler
+shard through the callback's hooks)."""
 
 import json
+import multiprocessing
 import os
-import subprocess
-import sys
+import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.distributed as dist
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from torch.utils.data import DistributedSampler
 
 import quaterion.train.callbacks.retrieval_callback as retrieval_callback
-from quaterion import Quaterion
+from quaterion import Quaterion, TrainableModel
 from quaterion.dataset import (
     GroupSimilarityDataLoader,
     PairsSimilarityDataLoader,
+    SimilarityGroupSample,
     SimilarityPairSample,
 )
 from quaterion.eval.retrieval import pair_retrieval_metrics, retrieval_metrics
 from quaterion.loss import ContrastiveLoss, TripletLoss
 from quaterion.train.cache import CacheConfig, CacheType
 from quaterion.train.callbacks import RetrievalMetricsCallback
-
-SCRIPT = Path(__file__).with_name("retrieval_ddp_script.py")
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from quaterion_models.encoders import Encoder
+from quaterion_models.heads import LinearHead
 
 
 @pytest.fixture
@@ -128,23 +132,123 @@ def test_bad_arguments_are_refused():
         RetrievalMetricsCallback(distance="hamming")
 
 
-@pytest.mark.slow
-def test_ddp_processes_rank_their_share_and_agree(tmp_path):
-    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    process = subprocess.run(
-        [sys.executable, str(SCRIPT), str(tmp_path)],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": path},
-        capture_output=True,
-        text=True,
-        timeout=300,
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class DdpModel(TrainableModel):
+    """Frozen identity on 16-d vectors + a seeded linear head: the same in every process."""
+
+    def configure_encoders(self):
+        return FrozenVectors()
+
+    def configure_head(self, input_embedding_size):
+        torch.manual_seed(3)
+        return LinearHead(input_embedding_size, output_size=8)
+
+    def configure_loss(self):
+        return TripletLoss()
+
+
+class FrozenVectors(Encoder):
+    @property
+    def trainable(self):
+        return False
+
+    @property
+    def embedding_size(self):
+        return 16
+
+    def get_collate_fn(self):
+        return torch.stack
+
+    def forward(self, batch):
+        return batch
+
+
+def ddp_samples(kind: str) -> list:
+    """45 samples (shards of 23 and 22 + 1 repeat): groups, or pairs with a few score-0 ones."""
+    generator = torch.Generator().manual_seed(11)
+    groups = torch.randint(0, 5, (45,), generator=generator)
+    vectors = torch.randn(5, 16, generator=generator)[groups] + torch.randn(
+        45, 16, generator=generator
     )
-    assert process.returncode == 0, process.stderr[-4000:]
+    if kind == "groups":
+        return [SimilarityGroupSample(v, int(g)) for v, g in zip(vectors, groups, strict=True)]
+    others = vectors + 0.7 * torch.randn(45, 16, generator=generator)
+    return [
+        SimilarityPairSample(obj_a=a, obj_b=b, score=0.0 if i % 7 == 0 else 1.0)
+        for i, (a, b) in enumerate(zip(vectors, others, strict=True))
+    ]
+
+
+def validate_shard(rank: int, port: int, kind: str, out_dir: str) -> None:
+    """One process: its DistributedSampler shard (as Lightning shards a validation loader)
+    through the callback's hooks, as a validation epoch runs them; writes what it logged."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    ranked = []
+    real_score_queries = retrieval_callback.score_queries
+
+    def recording(inputs, *args, **kwargs):
+        ranked.append([len(inputs.queries), len(inputs.candidates)])
+        return real_score_queries(inputs, *args, **kwargs)
+
+    retrieval_callback.score_queries = recording
+    samples = ddp_samples(kind)
+    loader_class = GroupSimilarityDataLoader if kind == "groups" else PairsSimilarityDataLoader
+    shard = DistributedSampler(range(len(samples)), num_replicas=2, rank=rank, shuffle=False)
+    loader = loader_class(samples, batch_size=4, sampler=shard)
+    model = DdpModel()
+    model.setup_dataloader(loader)
+    logged = {}
+    module = SimpleNamespace(log=lambda name, value, **options: logged.update({name: float(value)}))
+    trainer = SimpleNamespace(current_epoch=0, sanity_checking=False, val_dataloaders=loader)
+    callback = RetrievalMetricsCallback(k=(1, 3))
+    callback.on_validation_epoch_start(trainer, module)
+    with torch.no_grad():
+        for index, batch in enumerate(loader):
+            outputs = {"embeddings": model.model(batch[0])}
+            callback.on_validation_batch_end(trainer, module, outputs, batch, index)
+    callback.on_validation_epoch_end(trainer, module)
+    dist.destroy_process_group()
+    path = Path(out_dir) / f"rank{rank}.json"
+    path.with_suffix(".tmp").write_text(json.dumps({"ranked": ranked, "logged": logged}))
+    path.with_suffix(".tmp").replace(path)
+
+
+@pytest.mark.parametrize("kind", ["groups", "pairs"])
+def test_ddp_processes_rank_their_share_and_agree(kind, tmp_path):
+    context = multiprocessing.get_context("fork")  # children share the imported modules
+    port = free_port()
+    processes = [
+        context.Process(target=validate_shard, args=(rank, port, kind, str(tmp_path)))
+        for rank in (0, 1)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=240)
+    assert [process.exitcode for process in processes] == [0, 0]
     rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
-    assert rank0["world_size"] == 2
-    # 45 samples: shards of 23 and 22 (+1 repeat, dropped); each ranks its own queries
-    assert rank0["queries_ranked"] == [23, 23] and rank1["queries_ranked"] == [22, 22]
-    assert rank0["candidates"] == rank1["candidates"] == [45, 45]
+
+    samples = ddp_samples(kind)
+    model = DdpModel()
+    if kind == "groups":
+        embeddings = model.model.encode([s.obj for s in samples], to_numpy=False)
+        expected = retrieval_metrics(embeddings, torch.tensor([s.group for s in samples]), (1, 3))
+        # 45 samples: shards of 23 and 22 (+1 repeat, dropped); each ranks its own rows
+        assert rank0["ranked"] == [[23, 45]] and rank1["ranked"] == [[22, 45]]
+    else:
+        objects = [s.obj_a for s in samples] + [s.obj_b for s in samples]
+        embeddings = model.model.encode(objects, to_numpy=False)
+        pairs = torch.stack([torch.arange(45), torch.arange(45, 90)], dim=1)
+        scores = torch.tensor([s.score for s in samples])
+        expected = pair_retrieval_metrics(embeddings, pairs, scores, (1, 3))
+        assert rank0["ranked"] == [[46, 90]] and rank1["ranked"] == [[44, 90]]
     assert rank0["logged"] == rank1["logged"]
-    for name, value in rank0["expected"].items():
-        assert rank0["logged"][f"{name}_validation"] == pytest.approx(value, abs=1e-6), name
+    assert set(rank0["logged"]) == {f"{name}_validation" for name in expected}
+    for name, value in expected.items():
+        assert rank0["logged"][f"{name}_validation"] == pytest.approx(value.item(), abs=1e-6)
