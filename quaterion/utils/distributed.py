@@ -114,21 +114,26 @@ def _gather(tensor: Tensor) -> tuple[Tensor, Tensor]:
     return torch.cat(shards), lengths
 
 
-def rank() -> int:
-    """This process's rank in the default group; 0 when torch.distributed is not initialised."""
-    return dist.get_rank() if world_size() > 1 else 0
-
-
 def shard_offset(length: int, device: torch.device) -> int:
-    """Number of rows held by the ranks before this one, each rank holding ``length`` of its
-    own: where this rank's shard starts in a ``gather_with_grad`` of them."""
-    if world_size() == 1:
+    """Number of rows held by the ranks before this one: where this rank's shard starts in a
+    ``gather_rows`` of them.
+
+    Args:
+        length: rows this rank holds.
+        device: the process group's device, where the lengths are exchanged.
+    """
+    rank, world = rank_and_world()
+    if world == 1:
         return 0
-    return int(_gather_lengths(length, device)[: rank()].sum())
+    return int(_gather_lengths(length, device)[:rank].sum())
 
 
 def all_reduce_sum(tensor: Tensor) -> Tensor:
-    """Sum of ``tensor`` over every rank (a new tensor; the input itself when not distributed)."""
+    """Sum of ``tensor`` over every rank (a new tensor; the input itself when not distributed).
+
+    Args:
+        tensor: the same shape on every rank, on the process group's device.
+    """
     if world_size() == 1:
         return tensor
     total = tensor.clone()

@@ -23,10 +23,9 @@ from quaterion.eval.retrieval import (
 from quaterion.utils.distributed import (
     all_reduce_sum,
     gather_pairs,
-    gather_with_grad,
-    rank,
+    gather_rows,
+    rank_and_world,
     shard_offset,
-    world_size,
 )
 
 
@@ -144,13 +143,13 @@ def _real_samples(trainer: pl.Trainer, local_samples: int) -> int:
     """Samples of this process's shard that are not repeats: a distributed sampler pads the
     split to a multiple of the world size with the first samples, placed at the shards' ends
     (position p of rank r is sample ``p * world + r``)."""
-    world = world_size()
+    rank, world = rank_and_world()
     if world == 1:
         return local_samples
     total = _split_size(trainer)
     if total is None:
         return local_samples
-    return min(local_samples, len(range(rank(), total, world)))
+    return min(local_samples, len(range(rank, total, world)))
 
 
 def _split_size(trainer: pl.Trainer) -> int | None:
@@ -172,8 +171,7 @@ def _gathered_inputs(accumulator: Accumulator, real: int) -> RetrievalInputs:
     if isinstance(accumulator, GroupAccumulator):
         embeddings, groups = embeddings[:real], accumulator.groups[:real]
         offset = shard_offset(len(embeddings), embeddings.device)
-        all_groups = gather_with_grad(groups)
-        candidates = gather_with_grad(embeddings)
+        candidates, all_groups = gather_rows(embeddings, groups)
         queries = torch.arange(offset, offset + len(embeddings), device=embeddings.device)
         return group_inputs(candidates, all_groups, query_indices=queries)
     pairs, scores = accumulator.pairs[:real], accumulator.labels[:real]
@@ -184,6 +182,6 @@ def _gathered_inputs(accumulator: Accumulator, real: int) -> RetrievalInputs:
     embeddings = embeddings[kept]
     offset = shard_offset(len(embeddings), embeddings.device)
     all_pairs = gather_pairs(pairs, len(embeddings))
-    candidates = gather_with_grad(embeddings)
+    candidates, all_scores = gather_rows(embeddings, scores)
     queries = torch.arange(offset, offset + len(embeddings), device=embeddings.device)
-    return pair_inputs(candidates, all_pairs, gather_with_grad(scores), query_indices=queries)
+    return pair_inputs(candidates, all_pairs, all_scores, query_indices=queries)
