@@ -64,13 +64,13 @@ DERIVED_ARGUMENTS = ("input_embedding_size", "embedding_size", "num_groups")
 def _minilm(config: EncoderConfig) -> Any:
     from quaterion_models.encoders.extras import SentenceTransformerEncoder, minilm_path
 
-    return SentenceTransformerEncoder(minilm_path())
+    return SentenceTransformerEncoder(minilm_path(), trainable_layers=config.trainable_layers)
 
 
 def _hugging_face(config: EncoderConfig) -> Any:
     from quaterion_models.encoders.extras import HuggingFaceEncoder
 
-    return HuggingFaceEncoder(model_path=config.path)
+    return HuggingFaceEncoder(model_path=config.path, trainable_layers=config.trainable_layers)
 
 
 def _efficientnet(config: EncoderConfig) -> Any:
@@ -198,6 +198,14 @@ def validate(config: FitConfig) -> FitConfig:
     _check_choice(config.encoder.name, ENCODERS, "encoder.name")
     if config.encoder.name == "hf" and config.encoder.path is None:
         raise ConfigError("config field 'encoder.path' is required for encoder.name 'hf'")
+    if config.encoder.trainable_layers < 0 or (
+        config.encoder.trainable_layers and config.encoder.name not in ("minilm", "hf")
+    ):
+        raise ConfigError(
+            "config field 'encoder.trainable_layers' must be 0 or more, and above 0 only for "
+            f"the text encoders minilm and hf; got {config.encoder.trainable_layers} for "
+            f"{config.encoder.name!r}"
+        )
     check_component(HEADS, config.head, "head")
     check_component(LOSSES, config.loss, "loss")
     for name in ("epochs", "batch_size"):
@@ -266,6 +274,6 @@ def loss_kind(name: str) -> str:
 
 
 def build_encoder(config: EncoderConfig) -> Any:
-    """The frozen encoder named by `config`."""
+    """The encoder named by `config` (frozen unless `trainable_layers`)."""
     _check_choice(config.name, ENCODERS, "encoder.name")
     return ENCODERS[config.name].build(config)

@@ -47,11 +47,13 @@ class DataConfig:
 
 @dataclass
 class EncoderConfig:
-    """The frozen encoder under the head."""
+    """The encoder under the head: frozen, or with its top `trainable_layers` trained."""
 
     name: str = "minilm"  # one of components.ENCODERS
     path: str | None = None  # model directory, for name "hf"
     image_size: int = 64  # side images are resized to, for name "efficientnet"
+    # text encoders: train the top N transformer layers on their cached lower layers (0: frozen)
+    trainable_layers: int = 0
 
 
 @dataclass

@@ -29,6 +29,22 @@ def test_a_valid_config_fills_defaults_and_converts_numbers():
     assert config.lr == 1.0 and isinstance(config.lr, float)
 
 
+def test_trainable_layers_build_a_partly_trainable_text_encoder(tiny_bert_3):
+    from quaterion.cli.components import build_encoder
+
+    config = check({**VALID, "encoder": {"name": "hf", "path": str(tiny_bert_3),
+                                         "trainable_layers": 1}})  # fmt: skip
+    encoder = build_encoder(config.encoder)
+    assert encoder.trainable_layers == 1 and encoder.frozen_lower is not None
+
+
+@pytest.mark.parametrize("encoder", [{"name": "efficientnet", "trainable_layers": 1},
+                                     {"name": "minilm", "trainable_layers": -1}])  # fmt: skip
+def test_trainable_layers_outside_text_encoders_are_refused(encoder):
+    with pytest.raises(ConfigError, match="encoder.trainable_layers"):
+        check({**VALID, "encoder": encoder})
+
+
 def test_yaml_and_toml_files_give_the_same_config(tmp_path):
     yaml_file = tmp_path / "c.yaml"
     yaml_file.write_text(
