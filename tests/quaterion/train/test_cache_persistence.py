@@ -227,7 +227,8 @@ def test_stored_cache_trains_memory_mapped_outside_anonymous_memory(tmp_path):
     assert grown < 60
     base = rss_anon_mb()
     in_ram = encoder.rows("train").clone()  # the same rows in RAM: the measure sees them
-    assert rss_anon_mb() - base > 150 and in_ram.shape == (count, width)
+    # at least half the copy shows (pages the allocator freed earlier may be reused in place)
+    assert rss_anon_mb() - base > count * width * 4 / 2**20 / 2 and in_ram.shape == (count, width)
     assert torch.equal(encoder.embeddings("train")[:5], expected)
 
 
