@@ -34,6 +34,8 @@ def knn_predict(
     votes = F.one_hot(neighbours, int(labels.max()) + 1).sum(dim=1)  # [Q, num_labels]
     count, predicted = votes.max(dim=1)
     return predicted, count.float() / k
+
+
 # --8<-- [end:confidence]
 
 

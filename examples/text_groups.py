@@ -55,6 +55,8 @@ class TextGroupsModel(TrainableModel):
 
     def configure_optimizers(self):
         return Adam(self.model.parameters(), lr=self.lr)
+
+
 # --8<-- [end:model]
 
 
@@ -80,6 +82,8 @@ def fit(
         GroupSimilarityDataLoader(train, batch_size=batch_size, shuffle=True),
         GroupSimilarityDataLoader(held_out, batch_size=batch_size),
     )
+
+
 # --8<-- [end:fit]
 
 
@@ -103,6 +107,8 @@ def scores(embeddings: torch.Tensor, samples: list[SimilarityGroupSample]) -> di
     groups = torch.tensor([sample.group for sample in samples])
     metrics = retrieval_metrics(embeddings, groups, k=[1, 10])
     return {name: round(float(metrics[name]), 4) for name in ("precision@1", "r_precision", "mrr")}
+
+
 # --8<-- [end:evaluate]
 
 
