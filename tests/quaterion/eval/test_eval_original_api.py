@@ -9,6 +9,7 @@ import torch
 from pytorch_metric_learning.distances import CosineSimilarity, LpDistance
 from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 from pytorch_metric_learning.utils.inference import CustomKNN
+from support import VectorEncoder
 
 from quaterion.dataset import SimilarityGroupSample, SimilarityPairSample
 from quaterion.distances import Cosine, Distance, Euclidean
@@ -19,34 +20,11 @@ from quaterion.eval.retrieval import pair_retrieval_metrics, retrieval_metrics
 from quaterion.eval.samplers.group_sampler import GroupSampler
 from quaterion.eval.samplers.pair_sampler import PairSampler
 from quaterion_models import SimilarityModel
-from quaterion_models.encoders import Encoder
 from quaterion_models.heads import EmptyHead
 
 
-class RowEncoder(Encoder):
-    """Records are embedding rows (float64 tensors); encoding keeps them as they are."""
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.dim = dim
-
-    @property
-    def trainable(self) -> bool:
-        return False
-
-    @property
-    def embedding_size(self) -> int:
-        return self.dim
-
-    def get_collate_fn(self):
-        return torch.stack
-
-    def forward(self, batch):
-        return batch
-
-
 def model_of(dim: int) -> SimilarityModel:
-    return SimilarityModel(encoders=RowEncoder(dim), head=EmptyHead(dim))
+    return SimilarityModel(encoders=VectorEncoder(dim), head=EmptyHead(dim))
 
 
 def original_metrics(distance: Distance) -> dict:
