@@ -113,3 +113,63 @@ def test_missing_exporter_names_the_extra(tmp_path, monkeypatch):
     model = SimilarityModel(VectorEncoder(), GatedHead(4))
     with pytest.raises(ImportError, match=r"quaterion\[onnx\]"):
         export_onnx(model, tmp_path / "m.onnx", [torch.randn(6) for _ in range(2)])
+
+
+def test_minilm_with_trained_top_layer_parity(tmp_path, fast_trainer):
+    """trainable_layers=1, a few steps on cached lower layers: the servable's `encode` gives
+    the embeddings training computed, and its ONNX graph gives the same."""
+    extras = pytest.importorskip("quaterion_models.encoders.extras")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from quaterion import Quaterion, TrainableModel
+    from quaterion.dataset import GroupSimilarityDataLoader, SimilarityGroupSample
+    from quaterion.loss import TripletLoss
+    from quaterion.train.cache import CacheConfig, CacheType
+
+    texts = [
+        "a small dog barks", "the puppy is playing in the garden all day", "dogs chase cats",
+        "my hound sleeps", "stock prices fell sharply on monday", "the market rallied",
+        "investors sold shares", "bonds and equities",
+    ]  # fmt: skip
+
+    class TopLayerModel(TrainableModel):
+        def configure_encoders(self):
+            return extras.SentenceTransformerEncoder(extras.minilm_path(), trainable_layers=1)
+
+        def configure_caches(self):
+            return CacheConfig(CacheType.CPU, batch_size=8)
+
+        def configure_head(self, input_embedding_size):
+            return LinearHead(input_embedding_size, output_size=16)
+
+        def configure_loss(self):
+            return TripletLoss(mining="hard")
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.model.parameters(), lr=1e-3)
+
+    def loader():
+        samples = [SimilarityGroupSample(obj=text, group=i // 4) for i, text in enumerate(texts)]
+        return GroupSimilarityDataLoader(samples, batch_size=4, shuffle=True)
+
+    torch.manual_seed(3)
+    model = TopLayerModel()
+    top = "model.0.model.encoder.layer.5.attention.self.query.weight"
+    before = dict(model.model.encoders["default"].named_parameters())[top].detach().clone()
+    Quaterion.fit(model, fast_trainer(max_epochs=2), loader())
+    trained_top = dict(model.model.encoders["default"].named_parameters())[top].detach()
+    assert (trained_top - before).abs().max() > 1e-4  # the top layer really changed
+
+    model.eval()  # the embeddings training computes: cached bottom + trained top + head
+    model.setup_dataloader(train_loader := loader())
+    model.setup_cache(None, train_loader, None)
+    with torch.no_grad():
+        trained = model.model.head(model.model.encoders["default"].embeddings("train"), meta=None)
+    model.unwrap_cache()
+    model.save_servable(str(tmp_path / "servable"))
+
+    servable = SimilarityModel.load(str(tmp_path / "servable"))
+    assert torch.equal(dict(servable.encoders["default"].named_parameters())[top], trained_top)
+    encoded = servable.encode(texts, batch_size=3, to_numpy=False)
+    assert (encoded - trained).abs().max() <= 1e-5
+    path = export_onnx(servable, tmp_path / "top1.onnx", ["short one", "a somewhat longer one"])
+    assert_parity(servable, path, [*texts, "Other batch sizes and lengths than the example."])
