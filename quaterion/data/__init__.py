@@ -1,9 +1,11 @@
-"""Real data for similarity learning: WordNet, Fashion-MNIST and users' own CSV / JSONL files.
+"""Real data for similarity learning: WordNet, Fashion-MNIST and users' own CSV / JSONL files,
+and random crops and flips of images (`AugmentedGroups`).
 
 WordNet and Fashion-MNIST are read from the Debian packages `wordnet-base` and
 `dataset-fashion-mnist`; nothing is downloaded or copied into the repository.
 """
 
+from quaterion.data.augment import AugmentedGroups, random_crop_flip
 from quaterion.data.fashion_mnist import (
     CLASS_NAMES,
     fashion_mnist_groups,
@@ -23,6 +25,7 @@ from quaterion.data.wordnet import (
 )
 
 __all__ = [
+    "AugmentedGroups",
     "CLASS_NAMES",
     "DataFileError",
     "LEXNAMES",
@@ -32,6 +35,7 @@ __all__ = [
     "load_fashion_mnist",
     "load_wordnet",
     "parse_synset",
+    "random_crop_flip",
     "read_group_samples",
     "read_idx",
     "read_pair_samples",
