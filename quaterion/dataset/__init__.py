@@ -2,6 +2,7 @@
 
 from quaterion.dataset.group_labels import GroupLabels
 from quaterion.dataset.m_per_class_sampler import MPerClassBatchSampler
+from quaterion.dataset.neighbour_groups_sampler import NeighbourGroupsBatchSampler
 from quaterion.dataset.similarity_data_loader import (
     GroupSimilarityDataLoader,
     PairsSimilarityDataLoader,
@@ -14,6 +15,7 @@ __all__ = [
     "GroupLabels",
     "GroupSimilarityDataLoader",
     "MPerClassBatchSampler",
+    "NeighbourGroupsBatchSampler",
     "PairsSimilarityDataLoader",
     "SimilarityDataLoader",
     "SimilarityGroupDataset",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator, Sequence
 
 import torch
+from torch import Tensor
 from torch.utils.data import Sampler
 
 from quaterion.utils.distributed import rank_and_world
@@ -65,11 +66,29 @@ class MPerClassBatchSampler(Sampler[list[int]]):
         if num_replicas is not None and not 0 <= (rank or 0) < num_replicas:
             raise ValueError(f"rank must be in [0, {num_replicas}), got {rank}")
         self._members = [torch.tensor(indices) for indices in members.values()]  # per group
+        self._labels = list(members)  # group index -> label
         self.m, self.groups_per_batch, self.seed = m, groups_per_batch, seed
         self.batch_size = m * groups_per_batch
         self._num_samples = len(groups)
         self._num_replicas, self._rank = num_replicas, rank
         self.epoch = 0
+
+    @property
+    def num_groups(self) -> int:
+        """Number of distinct groups in the data."""
+        return len(self._members)
+
+    @property
+    def group_labels(self) -> list[Hashable]:
+        """The label of each group index, in the order the labels first appear in the data."""
+        return list(self._labels)
+
+    def group_index(self) -> Tensor:
+        """``[N]`` the group index of each sample (positions in :attr:`group_labels`)."""
+        index = torch.empty(self._num_samples, dtype=torch.long)
+        for group, members in enumerate(self._members):
+            index[members] = group
+        return index
 
     @property
     def sampler(self) -> MPerClassBatchSampler:
@@ -99,13 +118,20 @@ class MPerClassBatchSampler(Sampler[list[int]]):
         rank, world = self._rank_and_world()
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         queues: list[list[int]] = [[] for _ in self._members]
+        plans = self._group_lists(generator)
         for batch_index in range(len(self) * world):
-            chosen = torch.randperm(len(self._members), generator=generator)
             batch = []
-            for group in chosen[: self.groups_per_batch].tolist():
+            for group in next(plans):
                 batch.extend(self._take(group, queues[group], generator))
             if batch_index % world == rank:  # every rank draws all batches and keeps its own
                 yield batch
+
+    def _group_lists(self, generator: torch.Generator) -> Iterator[list[int]]:
+        """The groups of each batch in turn (group indices in first-seen order), endlessly:
+        ``groups_per_batch`` distinct groups drawn at random."""
+        while True:
+            chosen = torch.randperm(len(self._members), generator=generator)
+            yield chosen[: self.groups_per_batch].tolist()
 
     def _take(self, group: int, queue: list[int], generator: torch.Generator) -> list[int]:
         """``m`` objects of ``group``, popped from its shuffled queue (refilled when empty)."""

@@ -139,3 +139,17 @@ def all_reduce_sum(tensor: Tensor) -> Tensor:
     total = tensor.clone()
     dist.all_reduce(total)
     return total
+
+
+def broadcast_from_zero(tensor: Tensor) -> Tensor:
+    """Rank 0's ``tensor`` on every rank (the input itself when not distributed), so that a
+    decision computed on every process (e.g. which groups are neighbours) is the same on all.
+
+    Args:
+        tensor: the same shape and dtype on every rank, on the process group's device.
+    """
+    if world_size() == 1:
+        return tensor
+    shared = tensor.clone()
+    dist.broadcast(shared, src=0)
+    return shared

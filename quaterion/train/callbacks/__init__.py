@@ -1,8 +1,9 @@
 """Lightning callbacks: the two Quaterion.fit adds to every trainer, StopOnSignal, and the
-retrieval metrics a user may add."""
+retrieval metrics and the neighbouring-groups batches a user may add."""
 
 from quaterion.train.callbacks.cleanup_callback import CleanupCallback
 from quaterion.train.callbacks.metrics_callback import MetricsCallback
+from quaterion.train.callbacks.neighbour_groups_callback import NeighbourGroupsCallback
 from quaterion.train.callbacks.retrieval_callback import RetrievalMetricsCallback
 from quaterion.train.callbacks.stop_on_signal import FitInterrupted, StopOnSignal
 
@@ -10,6 +11,7 @@ __all__ = [
     "CleanupCallback",
     "FitInterrupted",
     "MetricsCallback",
+    "NeighbourGroupsCallback",
     "RetrievalMetricsCallback",
     "StopOnSignal",
 ]
