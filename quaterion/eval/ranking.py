@@ -22,6 +22,8 @@ from quaterion.distances import Distance
 
 # Elements of the temporaries used for exact keys (16 MiB in float32).
 _EXACT_BATCH_ELEMENTS = 2**22
+# Keys read at once when counting the candidates ranked before one (16 MiB in float32).
+_RANK_BATCH_ELEMENTS = 2**22
 
 # (rows, cols) -> one value per (row, column) pair, e.g. exact keys or gains
 Lookup = Callable[[Tensor, Tensor], Tensor]
@@ -132,19 +134,35 @@ class KeyBlock:
 
     def rank_of(self, rows: Tensor, key: Tensor, col: Tensor) -> Tensor:
         """0-based rank of candidate ``col[r]`` (exact key ``key[r]``) in the ranking of row
-        ``rows[r]``: the number of candidates ordered before it. Reads whole rows.
+        ``rows[r]``: the number of candidates ordered before it. Reads whole rows, a few at a
+        time (about 2**22 keys, so the temporaries stay small and in cache).
 
         Args:
             rows: ``[r]`` rows of the block.
             key: ``[r]`` exact key of each candidate.
             col: ``[r]`` the candidate of each row.
         """
-        keys = self.keys[rows]
+        step = max(1, _RANK_BATCH_ELEMENTS // max(1, self.keys.shape[1]))
+        ranks = [torch.zeros(0, dtype=torch.long, device=self.keys.device)]
+        for start in range(0, len(rows), step):
+            batch = slice(start, start + step)
+            ranks.append(self._rank_batch(rows[batch], key[batch], col[batch]))
+        return torch.cat(ranks)
+
+    def _rank_batch(self, rows: Tensor, key: Tensor, col: Tensor) -> Tensor:
+        first = int(rows[0]) if len(rows) else 0
+        span = torch.arange(first, first + len(rows), device=rows.device)
+        if torch.equal(rows, span):  # consecutive rows (the usual case): a view, no copy
+            keys = self.keys[first : first + len(rows)]
+        else:
+            keys = self.keys.index_select(0, rows)
         tolerance = self.tolerance[rows]
         low = _round(key - tolerance, keys.dtype, down=True)[:, None]
         high = _round(key + tolerance, keys.dtype, down=False)[:, None]
-        before = (keys < low).sum(dim=1)
-        near_row, near_col = ((keys >= low) & (keys <= high)).nonzero(as_tuple=True)
+        below = keys < low  # surely before the candidate
+        before = below.view(torch.uint8).sum(dim=1, dtype=torch.int32).long()
+        # low <= fast key <= high: the exact keys decide (below implies <= high, so xor)
+        near_row, near_col = (keys <= high).logical_xor_(below).nonzero(as_tuple=True)
         near_key = self.exact(rows[near_row], near_col)
         earlier = (near_key < key[near_row]) | (
             (near_key == key[near_row]) & (near_col < col[near_row])
