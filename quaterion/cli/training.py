@@ -28,11 +28,13 @@ class AssembledModel(TrainableModel):
     """A TrainableModel built from factories instead of a subclass per experiment.
 
     Args:
-        make_encoder: returns the (frozen) encoder.
+        make_encoder: returns the encoder (frozen, or with its top layers trainable).
         make_head: input embedding size -> head.
         make_loss: head output size -> loss.
         lr: Adam learning rate, over the head's and the loss's parameters.
         cache_dir: where cached encoder outputs persist (None: in memory for this run only).
+        encoder_lr: Adam learning rate of the encoder's trainable parameters (its top layers
+            with `trainable_layers`); None: `lr`.
     """
 
     def __init__(
@@ -42,9 +44,11 @@ class AssembledModel(TrainableModel):
         make_loss: Callable[[int], Any],
         lr: float,
         cache_dir: str | None = None,
+        encoder_lr: float | None = None,
     ):
         # plain attributes only before Lightning's __init__: configure_* read them
         self.lr = lr
+        self.encoder_lr = lr if encoder_lr is None else encoder_lr
         self._make_encoder = make_encoder
         self._make_head = make_head
         self._make_loss = make_loss
@@ -64,7 +68,19 @@ class AssembledModel(TrainableModel):
         return self._make_loss(self.model.head.output_size)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return Adam(list(self.model.parameters()) + list(self.loss.parameters()), lr=self.lr)
+        # a frozen encoder has no trainable parameters: one group, as checkpoints expect it
+        encoders = self.model.encoders.values()
+        encoder = [p for module in encoders for p in module.parameters() if p.requires_grad]
+        in_encoder = {id(p) for p in encoder}
+        rest = [
+            p
+            for p in [*self.model.parameters(), *self.loss.parameters()]
+            if id(p) not in in_encoder
+        ]
+        groups = [{"params": rest}] + (
+            [{"params": encoder, "lr": self.encoder_lr}] if encoder else []
+        )
+        return Adam(groups, lr=self.lr)
 
 
 @dataclass

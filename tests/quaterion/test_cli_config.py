@@ -38,6 +38,27 @@ def test_trainable_layers_build_a_partly_trainable_text_encoder(tiny_bert_3):
     assert encoder.trainable_layers == 1 and encoder.frozen_lower is not None
 
 
+def test_encoder_top_layers_train_at_encoder_lr_and_the_rest_at_lr(tiny_bert_3):
+    from quaterion.cli.training import AssembledModel
+    from quaterion.loss import TripletLoss
+    from quaterion_models.encoders.extras import HuggingFaceEncoder
+    from quaterion_models.heads import LinearHead
+
+    def optimizer(layers, **options):
+        model = AssembledModel(lambda: HuggingFaceEncoder(tiny_bert_3, trainable_layers=layers),
+                               lambda size: LinearHead(size, 4), lambda size: TripletLoss(), lr=0.1,
+                               **options)  # fmt: skip
+        groups = model.configure_optimizers().param_groups
+        return model, [(group["lr"], len(group["params"])) for group in groups]
+
+    model, groups = optimizer(1, encoder_lr=1e-4)
+    encoder = model.model.encoders["default"]
+    trained = sum(p.requires_grad for p in encoder.parameters())
+    assert groups == [(0.1, len(list(model.parameters())) - trained), (1e-4, trained)]
+    assert optimizer(1)[1][1][0] == 0.1  # encoder_lr defaults to lr
+    assert len(optimizer(0, encoder_lr=1e-4)[1]) == 1  # a frozen encoder: one group
+
+
 @pytest.mark.parametrize("encoder", [{"name": "efficientnet", "trainable_layers": 1},
                                      {"name": "minilm", "trainable_layers": -1}])  # fmt: skip
 def test_trainable_layers_outside_text_encoders_are_refused(encoder):

@@ -39,6 +39,28 @@ def test_tiny_demo_writes_servable_store_figure_and_prints_the_table(tmp_path, c
     assert out.count("query: ") == len(DEMO_QUERIES)
 
 
+def test_demo_rejects_trainable_layers_minilm_does_not_have(capsys):
+    assert main(["demo", "--trainable-layers", "7"]) == 1
+    assert "--trainable-layers must be between 0 (the head alone) and 6" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tiny_demo_trains_the_top_layer_on_cached_lower_layers(tmp_path, capsys):
+    pytest.importorskip("qdrant_edge")
+    from quaterion_models import SimilarityModel
+
+    samples = MIN_PER_CATEGORY * len(DEMO_CATEGORIES)
+    args = ["--output", str(tmp_path), "--samples", str(samples), "--epochs", "1"]
+    assert main(["demo", *args, "--trainable-layers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Trained the top 1 MiniLM layer and the head, on the cached output of the 5" in out
+    row = re.search(r"r_precision\s+([\d.]+)\s+([\d.]+)\s+([-+][\d.]+)", out)
+    assert row is not None and "+ top 1 + head" in out, out
+    assert (
+        SimilarityModel.load(str(tmp_path / "servable")).encoders["default"].trainable_layers == 1
+    )
+
+
 def test_pca_projection_of_planar_points_keeps_their_distances():
     import torch
 
