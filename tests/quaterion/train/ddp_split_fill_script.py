@@ -1,8 +1,9 @@
-"""Two Gloo processes fill one cache together; run by test_cache_ddp.py (not collected).
+"""Two Gloo processes fill one cache together; test_cache_ddp.py forks `run` twice (not
+collected).
 
-`python ddp_split_fill_script.py OUT_DIR PORT`: ranks 0 and 1 each set up the cache of the same
-64 pair samples (128 objects, fill batch 8, cache keys that repeat) and write
-`OUT_DIR/rank<r>.pt`: how many objects their encoder encoded and the embeddings of every
+`python ddp_split_fill_script.py OUT_DIR PORT` runs it on its own: ranks 0 and 1 each set up
+the cache of the same 64 pair samples (128 objects, fill batch 8, cache keys that repeat) and
+write `OUT_DIR/rank<r>.pt`: how many objects their encoder encoded and the embeddings of every
 object the cache holds afterwards.
 """
 
