@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from quaterion_models.encoders.encoder import Encoder
 from quaterion_models.heads.encoder_head import EncoderHead
 from quaterion_models.types import CollateFnType, MetaExtractorFnType, TensorInterchange
+from quaterion_models.utils.batching import length_order
 from quaterion_models.utils.classes import (
     check_plain_key,
     restore_subclass,
@@ -156,9 +157,7 @@ class SimilarityModel(nn.Module):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         records = inputs if isinstance(inputs, list) else [inputs]
-        order = None
-        if all(isinstance(record, str) for record in records):
-            order = sorted(range(len(records)), key=lambda i: -len(records[i]))
+        order = length_order(records)
         device = first_device(self)
         collate = self.get_collate_fn()
         modes = [(module, module.training) for module in self.modules()]

@@ -1,10 +1,9 @@
 """Training from a full cache: batches are index tensors into stored rows and targets.
 
-`full_cache_loader(loader, ...)` is a DataLoader over the same sample indices, with the same
-sampler (so shuffling, a user's batch sampler and Lightning's distributed sampler apply as
-they would to `loader`), whose batches are cut from the split's pre-collated targets by the
-loader class's `index_targets`; a row map per encoder turns object ids into cache rows.
-Nothing reads the data set, and nothing runs per sample.
+A DataLoader over the same sample indices with the same sampler as the given loader (so its
+shuffling, a user's batch sampler and Lightning's distributed sampler apply); the loader class's
+`index_targets` cuts each batch from the split's pre-collated targets and a row map per encoder
+turns object ids into cache rows. Nothing reads the data set, and nothing runs per sample.
 """
 
 from __future__ import annotations
@@ -19,9 +18,20 @@ from torch.utils.data import BatchSampler, DataLoader
 from quaterion.dataset.similarity_data_loader import SimilarityDataLoader
 
 
+def pick_rows(row_map: Tensor, ids: Tensor) -> Tensor:
+    """Cache rows of objects `ids` [B]: one view per object, drawn at random when there are several.
+
+    Args:
+        row_map: `[views, object ids]` the row of each view of each object.
+        ids: `[B]` object ids.
+    """
+    if len(row_map) == 1:
+        return row_map[0][ids]
+    return row_map[torch.randint(len(row_map), ids.shape), ids]
+
+
 class RowMeta:
     """The `meta` of a full-cache batch: one dict per object, looked up only when read.
-
     Deliberately not a `Sequence`: Lightning's batch transfer walks sequences item by item,
     which would cost more than the whole training step for a batch of empty dicts.
 
@@ -31,17 +41,13 @@ class RowMeta:
     """
 
     def __init__(self, ids: Tensor, meta: list[dict] | None):
-        self._ids, self._meta, self._id_list = ids, meta, None
+        self._ids, self._meta = ids, meta
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def __getitem__(self, position: int) -> dict:
-        if self._meta is None:
-            return {}
-        if self._id_list is None:
-            self._id_list = self._ids.tolist()
-        return dict(self._meta[self._id_list[position]])
+        return {} if self._meta is None else dict(self._meta[int(self._ids[position])])
 
     def __iter__(self) -> Iterator[dict]:
         return (self[position] for position in range(len(self)))
@@ -53,36 +59,27 @@ class RowMeta:
 
 
 class CachedBatches(torch.utils.data.Dataset):
-    """Samples of a fully cached split, fetched a batch at a time (`__getitems__`):
-    `(features, targets)` with `features = {"data": {encoder: rows}, "meta": RowMeta}`.
+    """A fully cached split, read a batch at a time (`__getitems__`): `(features, targets)`,
+    `features = {"data": {encoder: rows}, "meta": RowMeta}`.
 
     Args:
-        loader_class: the loader class whose `index_targets` turns sample indices into object ids
-            and targets.
+        loader: the split's loader (its class's `index_targets`, its data set's length).
         targets: `collate_labels` of the whole split.
-        row_maps: per encoder, the cache row of every object id.
+        row_maps: per encoder, `[views, object ids]` the cache row of each view of each object.
         meta: one meta dict per object id, or None.
-        num_samples: number of samples in the split.
     """
 
-    def __init__(
-        self,
-        loader_class: type[SimilarityDataLoader],
-        targets: dict[str, Tensor],
-        row_maps: dict[str, Tensor],
-        meta: list[dict] | None,
-        num_samples: int,
-    ):
-        self.loader_class, self.targets, self.row_maps = loader_class, targets, row_maps
-        self.meta, self.num_samples = meta, num_samples
+    def __init__(self, loader: SimilarityDataLoader, targets: dict[str, Tensor],
+                 row_maps: dict[str, Tensor], meta: list[dict] | None):  # fmt: skip
+        self.index_targets, self.size = type(loader).index_targets, len(loader.dataset)
+        self.targets, self.row_maps, self.meta = targets, row_maps, meta
 
     def __len__(self) -> int:
-        return self.num_samples
+        return self.size
 
     def __getitems__(self, indices: list[int]) -> tuple[dict[str, Any], dict[str, Tensor]]:
-        index = torch.as_tensor(indices, dtype=torch.long)
-        ids, targets = self.loader_class.index_targets(self.targets, index)
-        data = {name: row_map[ids] for name, row_map in self.row_maps.items()}
+        ids, targets = self.index_targets(self.targets, torch.as_tensor(indices, dtype=torch.long))
+        data = {name: pick_rows(row_map, ids) for name, row_map in self.row_maps.items()}
         return {"data": data, "meta": RowMeta(ids, self.meta)}, targets
 
 
@@ -91,24 +88,21 @@ def _batch(batch: Any) -> Any:
 
 
 def full_cache_loader(
-    loader: SimilarityDataLoader,
-    targets: dict[str, Tensor],
-    row_maps: dict[str, Tensor],
-    meta: list[dict] | None,
+    loader: SimilarityDataLoader, targets: dict, row_maps: dict[str, Tensor], meta: list | None
 ) -> DataLoader:
     """A loader of the cached split `loader` reads, batching like `loader` (same sampler).
 
     Args:
         loader: the user's loader of this split.
         targets: `collate_labels` of the whole split.
-        row_maps: per encoder, the cache row of every object id.
+        row_maps: per encoder, `[views, object ids]` (or `[object ids]`) the cache rows.
         meta: one meta dict per object id, or None.
     """
-    data = CachedBatches(type(loader), targets, row_maps, meta, len(loader.dataset))
+    row_maps = {name: row_map.view(-1, row_map.shape[-1]) for name, row_map in row_maps.items()}
+    data = CachedBatches(loader, targets, row_maps, meta)
     # the same generator too: each epoch's iterator draws its seed from it first
     common = {"collate_fn": _batch, "generator": loader.generator}
     if type(loader.batch_sampler) is not BatchSampler:  # the user's own batch sampler
         return DataLoader(data, batch_sampler=loader.batch_sampler, **common)
-    return DataLoader(
-        data, loader.batch_size, sampler=loader.sampler, drop_last=loader.drop_last, **common
-    )
+    return DataLoader(data, loader.batch_size, sampler=loader.sampler, drop_last=loader.drop_last,
+                      **common)  # fmt: skip

@@ -1,14 +1,4 @@
-"""Cache set-up for TrainableModel: plan, fill (or load) the cache, hand back the fit loaders.
-
-`CachePlan` validates the configuration and decides, in one place, which encoders cache where,
-their key extractors, and whether the cache is full. `setup_cache` fills every split in one
-inference pass (`fill_split`, reusing `save_dir` when fingerprints match) and returns what
-`trainer.fit` iterates: full-cache loaders (batches are index tensors into cached rows and
-pre-collated targets) when every encoder is cached, else copies of the given loaders whose
-collator hands cached encoders their rows (`CacheTrainCollator`). The given loaders are never
-changed. Under DDP every process holds all rows; with `save_dir`, rank 0 writes the files and
-the processes started after it load them.
-"""
+"""Cache set-up for TrainableModel: plan, fill (or load) the cache, hand back the fit loaders."""
 
 from __future__ import annotations
 
@@ -16,8 +6,7 @@ import copy
 import logging
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch.utils.data import IterableDataset
@@ -28,7 +17,7 @@ from quaterion.dataset.train_collator import pre_collate_fn_of
 from quaterion.train.cache.cache_config import CacheConfig, CacheType
 from quaterion.train.cache.cache_encoder import CacheEncoder
 from quaterion.train.cache.cache_train_collator import CacheTrainCollator
-from quaterion.train.cache.fill import FillSettings, fill_split
+from quaterion.train.cache.fill import fill_split
 from quaterion.train.cache.in_memory_cache_encoder import InMemoryCacheEncoder
 from quaterion.train.cache.store import CacheStore
 from quaterion_models.encoders import Encoder
@@ -36,55 +25,39 @@ from quaterion_models.encoders import Encoder
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class CachePlan:
-    """Which encoders cache where, with which key extractors, and whether every one does.
-
-    Args:
-        cache_types: encoder name -> where its cache lives, for every cached encoder.
-        key_extractors: encoder name -> key extractor, for the cached encoders that have one.
-        full: every encoder is cached and every loader indexable: batches are indices.
-    """
-
-    cache_types: dict[str, CacheType]
-    key_extractors: dict[str, Callable]
+class _Plan(NamedTuple):
+    cache_types: dict[str, CacheType]  # cached encoder -> where its rows live
+    key_extractors: dict[str, Callable]  # cached encoder -> its key extractor, if it has one
     full: bool  # every encoder cached and every loader indexable: batches are indices
 
-    @classmethod
-    def of(cls, encoders: dict[str, Encoder], config: CacheConfig, loaders: Iterable[Any]
-           ) -> CachePlan | None:  # fmt: skip
-        """The plan, or None when nothing is cached; ValueError names a bad configuration.
 
-        Args:
-            encoders: the model's encoders, by name.
-            config: the model's cache configuration.
-            loaders: the loaders of the fit.
-        """
-        if config.cache_type is None and not config.mapping:
-            raise ValueError(
-                "If cache is configured, cache_type or mapping have to be set: got "
-                "CacheConfig(cache_type=None, mapping={}); e.g. CacheConfig(CacheType.AUTO)"
-            )
-        if unknown := sorted(set(config.mapping) - set(encoders)):
-            warnings.warn(  # the original ignored such keys, and code written for it relies on that
-                f"CacheConfig.mapping names unknown encoders {unknown}, which are ignored; the "
-                f"model's encoders are {sorted(encoders)}",
-                stacklevel=3,
-            )
-        types = {name: _cache_type(config, name, encoder) for name, encoder in encoders.items()}
-        types = {name: kind for name, kind in types.items() if kind is not CacheType.NONE}
-        extractors = config.key_extractors
-        extractors = dict.fromkeys(types, extractors) if callable(extractors) else extractors
-        if unknown := sorted(set(extractors) - set(encoders)):
-            raise ValueError(
-                f"CacheConfig.key_extractors names unknown encoders {unknown}; the model's "
-                f"encoders are {sorted(encoders)}"
-            )
-        for name in sorted(set(extractors) - set(types)):
-            logger.info("Key extractor of encoder '%s' ignored: the encoder is not cached", name)
-        full = len(types) == len(encoders) and all(map(_indexable, loaders))
-        keys = {name: extractor for name, extractor in extractors.items() if name in types}
-        return cls(types, keys, full) if types else None
+def _plan(encoders: dict[str, Encoder], config: CacheConfig, loaders: Iterable) -> _Plan | None:
+    """Which encoders cache where, how, and whether all do; None: none does. Checks `config`."""
+    if config.cache_type is None and not config.mapping:
+        raise ValueError(
+            "If cache is configured, cache_type or mapping have to be set: got "
+            "CacheConfig(cache_type=None, mapping={}); e.g. CacheConfig(CacheType.AUTO)"
+        )
+    if unknown := sorted(set(config.mapping) - set(encoders)):
+        warnings.warn(  # the original ignored such keys, and code written for it relies on that
+            f"CacheConfig.mapping names unknown encoders {unknown}, which are ignored; the "
+            f"model's encoders are {sorted(encoders)}",
+            stacklevel=3,
+        )
+    types = {name: _cache_type(config, name, encoder) for name, encoder in encoders.items()}
+    types = {name: kind for name, kind in types.items() if kind is not CacheType.NONE}
+    extractors = config.key_extractors
+    extractors = dict.fromkeys(types, extractors) if callable(extractors) else extractors
+    if unknown := sorted(set(extractors) - set(encoders)):
+        raise ValueError(
+            f"CacheConfig.key_extractors names unknown encoders {unknown}; the model's "
+            f"encoders are {sorted(encoders)}"
+        )
+    for name in sorted(set(extractors) - set(types)):
+        logger.info("Key extractor of encoder '%s' ignored: the encoder is not cached", name)
+    full = len(types) == len(encoders) and all(map(_indexable, loaders))
+    keys = {name: extractor for name, extractor in extractors.items() if name in types}
+    return _Plan(types, keys, full) if types else None
 
 
 def _cache_type(config: CacheConfig, name: str, encoder: Encoder) -> CacheType:
@@ -113,11 +86,11 @@ def _cache_type(config: CacheConfig, name: str, encoder: Encoder) -> CacheType:
 
 def _indexable(loader: SimilarityDataLoader) -> bool:
     """Whether batches of this loader can be built from pre-collated targets by indexing."""
-    loader_class = type(loader)
+    kind = type(loader)
     return (
         not isinstance(loader.dataset, IterableDataset)
-        and pre_collate_fn_of(loader.collate_fn) == loader_class.pre_collate_fn
-        and loader_class.index_targets.__func__ is not SimilarityDataLoader.index_targets.__func__
+        and pre_collate_fn_of(loader.collate_fn) == kind.pre_collate_fn
+        and kind.index_targets.__func__ is not SimilarityDataLoader.index_targets.__func__
     )
 
 
@@ -129,8 +102,11 @@ class CacheMixin:
     def setup_cache(
         self, trainer: Any, train_dataloader: Any, val_dataloader: Any | None
     ) -> tuple[Any, Any | None]:
-        """Cache frozen encoders' embeddings; return the loaders `trainer.fit` should iterate
-        (the given ones when nothing is cached). Raises ValueError for a bad configuration.
+        """Fill the cache of the frozen encoders (or load it from `save_dir`) and return the
+        loaders `trainer.fit` should iterate: full-cache loaders when every encoder is cached,
+        else copies of the given ones whose collator hands cached encoders their rows (the given
+        loaders when nothing is cached; they are never changed). Raises ValueError for a bad
+        configuration.
 
         Args:
             trainer: the Lightning trainer (its device and rank), or None.
@@ -142,37 +118,28 @@ class CacheMixin:
         loaders = {"train": train_dataloader, "val": val_dataloader}
         loaders = {split: loader for split, loader in loaders.items() if loader is not None}
         config = self.cache_config
-        plan = CachePlan.of(encoders, config, loaders.values())
+        plan = _plan(encoders, config, loaders.values())
         if plan is None:
             return train_dataloader, val_dataloader
-        main_process = trainer is None or trainer.is_global_zero
+        main_process = trainer is None or trainer.is_global_zero  # writes save_dir under DDP
         store = CacheStore(config.save_dir) if config.save_dir else None
         if store is not None and main_process:
             store.ensure_writable()
         strategy = getattr(trainer, "strategy", None)
-        settings = FillSettings(
-            device=strategy.root_device if strategy is not None else torch.device("cpu"),
-            batch_size=config.batch_size,
-            num_workers=config.num_workers,
-            storage_dtype=config.storage_dtype,
-            progress=main_process and getattr(trainer, "progress_bar_callback", True) is not None,
-        )
-        cached = {
-            name: InMemoryCacheEncoder(encoders[name], kind)
-            for name, kind in plan.cache_types.items()
-        }
+        device = strategy.root_device if strategy is not None else torch.device("cpu")
+        progress = main_process and getattr(trainer, "progress_bar_callback", True) is not None
+        cached = {name: InMemoryCacheEncoder(encoders[name], kind)
+                  for name, kind in plan.cache_types.items()}  # fmt: skip
         fit_loaders = {}
         for split, loader in loaders.items():
-            result = fill_split(loader, split, cached, plan.key_extractors, plan.full, settings,
-                                store, write=main_process)  # fmt: skip
+            fill = fill_split(loader, split, cached, plan, config, device, store, main_process,
+                              progress)  # fmt: skip
             row_maps = {
-                name: encoder.add_split(split, result.tables[name], result.row_maps[name].tensor())
+                name: encoder.add_split(split, fill.tables[name], fill.row_maps[name].tensor())
                 for name, encoder in cached.items()
             }
             if plan.full:
-                fit_loaders[split] = full_cache_loader(
-                    loader, result.targets, row_maps, result.meta
-                )
+                fit_loaders[split] = full_cache_loader(loader, fill.targets, row_maps, fill.meta)
                 continue
             fit_loaders[split] = copy.copy(loader)
             fit_loaders[split]._iterator = None  # the given loader's workers hold its collator

@@ -94,7 +94,7 @@ def test_cache_killed_during_first_write_is_rebuilt_not_reused(crashed: Path):
     out = _died(crashed, "cache_first_write")
     store = CacheStore(out / "cache")
     fingerprint = encoder_fingerprint(cache_model(out / "cache").model.encoders["default"])
-    assert store.entry("default", "train", fingerprint) is None
+    assert store.load("default", "train", fingerprint) is None
     rows, fresh = _cached_rows(out / "cache", data_seed=0)
     assert torch.allclose(rows, fresh, atol=1e-6)
 

@@ -26,49 +26,43 @@ class CacheConfig:
     """Which frozen encoders to cache, where, and how to fill the cache.
 
     Args:
-        cache_type: where every frozen encoder not named in `mapping` is cached; None or
-            `CacheType.NONE`: only `mapping` counts.
-        mapping: per-encoder cache type; `CacheType.NONE` there disables caching of that encoder.
-        key_extractors: maps an object to its cache key (duplicates share a row); one callable for
-            all encoders or a dict per encoder name. Empty: the object id the loader assigns is the
-            key.
-        batch_size: batch size of the one inference pass that fills the cache.
-        num_workers: loader workers of the fill pass; None inherits each source loader's
-            `num_workers`.
-        save_dir: directory that persists the cache between runs (reused only when the fingerprints
-            of encoder and data match; stored rows open memory-mapped).
-        storage_dtype: dtype of the stored rows (`torch.float16` or `torch.bfloat16` halve memory
-            and files); None keeps the encoders' dtype. Training reads them back as float32.
+        cache_type: where every frozen encoder not named in `mapping` is cached (None: only
+            `mapping` counts).
+        mapping: per-encoder cache type; `CacheType.NONE` disables caching of that encoder.
+        key_extractors: object -> cache key (duplicates share a row), one for all encoders or a
+            dict by encoder name; empty: the object id the loader assigns is the key.
+        batch_size: batch size of the pass that fills the cache (None: the loader's).
+        num_workers: loader workers of the fill (None: each loader's own).
+        save_dir: directory that keeps the cache between runs (reused while the fingerprints of
+            encoder and data match; opened memory-mapped).
+        storage_dtype: dtype of the stored rows (`torch.float16` or `torch.bfloat16` halve them;
+            None: the encoders'); training reads them as float32.
+        views: augmented views cached per training object: the fill reads the training data
+            `views` times (the dataset's own augmentation, random per read) and each read of an
+            object in training draws one of its views (deterministic under a seed).
     """
 
-    # Cache type of every frozen encoder not named in `mapping`; None/NONE: only `mapping` counts.
     cache_type: CacheType | None = CacheType.AUTO
-    # Per-encoder cache type; CacheType.NONE here disables caching of that encoder.
     mapping: dict[str, CacheType] = field(default_factory=dict)
-    # Maps an object to its cache key (duplicates share a row); one callable for all encoders or
-    # a dict per encoder name. Empty: the object id the loader assigns is the key.
     key_extractors: Union[KeyExtractorType, dict[str, KeyExtractorType]] = field(
         default_factory=dict
     )
-    # Batch size of the one inference pass that fills the cache.
     batch_size: int | None = 32
-    # Loader workers of the fill pass; None inherits each source loader's num_workers.
     num_workers: int | None = None
-    # Directory that persists the cache between runs (reused only when fingerprints match;
-    # stored rows open memory-mapped).
     save_dir: str | None = None
-    # dtype of the stored rows (torch.float16 or torch.bfloat16 halve the memory and files);
-    # None keeps the encoders' dtype. Training reads them back as float32.
     storage_dtype: torch.dtype | None = None
+    views: int = 1
 
     def __post_init__(self) -> None:
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(
-                f"CacheConfig.batch_size must be at least 1 (or None for the loader's batch "
-                f"size), got {self.batch_size}"
-            )
-        if self.num_workers is not None and self.num_workers < 0:
-            raise ValueError(
-                f"CacheConfig.num_workers must be 0 or more (or None for the loader's), got "
-                f"{self.num_workers}"
-            )
+        for name, least, meaning in (("batch_size", 1, "None: the loader's batch size"),
+                                     ("num_workers", 0, "None: the loader's"),
+                                     ("views", 1, "1: no augmented views")):  # fmt: skip
+            value = getattr(self, name)
+            bad = value is not None or name == "views"  # None: inherit the loader's
+            if bad and not (type(value) is int and value >= least):
+                raise ValueError(f"CacheConfig.{name} must be an integer of at least {least} "
+                                 f"({meaning}), got {value!r}")  # fmt: skip
+        if self.views > 1 and self.key_extractors:
+            raise ValueError(f"CacheConfig(views={self.views}) can't be combined with "
+                             "key_extractors: augmented views of equal objects differ, so a key "
+                             "can't name one row; drop one of them")  # fmt: skip

@@ -16,27 +16,23 @@ def _rows(rows: Tensor) -> Tensor:
 
 
 class CacheEncoder(Encoder):
-    """Wraps a frozen encoder, or the frozen bottom (`frozen_lower`) of a partly trainable
-    one; `forward` takes cache rows (a LongTensor [B]) instead of objects.
-
-    Training collators hand it rows (`CacheTrainCollator`); its meta comes from the objects,
-    through the wrapped encoder's extractor. Saving saves the wrapped encoder; a cache wrapper
-    is never loaded.
+    """Wraps a frozen encoder, or the frozen bottom (`frozen_lower`) of a partly trainable one;
+    `forward` takes cache rows (a LongTensor [B]) instead of objects. Its meta comes from the
+    objects, through the wrapped encoder's extractor. Saving saves the wrapped encoder; a cache
+    wrapper is never loaded.
 
     Args:
         encoder: the frozen (or partly trainable) encoder to wrap.
     """
 
     def __init__(self, encoder: Encoder):
-        lower = encoder.frozen_lower
-        if encoder.trainable and lower is None:
+        if encoder.trainable and encoder.frozen_lower is None:
             raise ValueError(
                 f"Trainable encoder can't be cached: {type(encoder).__name__}.trainable is True; "
                 "freeze it (trainable=False) or leave it out of the cache configuration"
             )
         super().__init__()
-        self._encoder = encoder
-        self._lower = lower
+        self._encoder, self._lower = encoder, encoder.frozen_lower
 
     @property
     def wrapped_encoder(self) -> Encoder:
@@ -46,7 +42,7 @@ class CacheEncoder(Encoder):
     @property
     def fill_encoder(self) -> Encoder:
         """What the fill runs: the frozen encoder, or a partly trainable one's frozen bottom."""
-        return self._lower if self._lower is not None else self._encoder
+        return self._encoder if self._lower is None else self._lower
 
     @property
     def trainable(self) -> bool:

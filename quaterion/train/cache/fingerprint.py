@@ -1,14 +1,9 @@
 """Fingerprints that decide whether a stored cache still matches its encoder and data.
 
-An encoder's fingerprint covers everything that changes its outputs: its class, its
-configuration (module structure and `get_config_dict()` when it has one), every tensor it
-holds (parameters and buffers, non-persistent ones such as normalisation constants included)
-and every file its `save` writes (tokenizer files and settings, pre-processing settings, model
-configs, weights). The saved files are the one general mechanism: whatever an encoder needs
-to reproduce its outputs in a servable is, by the servable contract, what `save` writes, so a
-tokenizer changed in place changes the fingerprint without any per-encoder code. A data set's
-fingerprint covers its length and a digest of every sample, objects and labels included,
-taken in loader order by the fill pass (`sample_digest` runs in the loader workers).
+An encoder's fingerprint covers its class, configuration, every tensor it holds (non-persistent
+buffers included) and every file its `save` writes: whatever a servable needs to reproduce its
+outputs (tokenizer files and settings too) is what `save` writes, so no per-encoder code is
+needed. A data set's fingerprint is a digest of every sample (`sample_digest`, in the fill).
 """
 
 from __future__ import annotations
@@ -46,10 +41,8 @@ def encoder_fingerprint(encoder: nn.Module) -> str:
         encoder: the encoder (the wrapped one, not its cache).
     """
     digest = hashlib.blake2b(digest_size=DIGEST_SIZE)
-    kind = type(encoder)
-    digest.update(f"{kind.__module__}.{kind.__qualname__}\n{encoder!r}".encode())
-    get_config = getattr(encoder, "get_config_dict", None)
-    if callable(get_config):
+    digest.update(f"{type(encoder).__module__}.{type(encoder).__qualname__}\n{encoder!r}".encode())
+    if callable(get_config := getattr(encoder, "get_config_dict", None)):
         digest.update(json.dumps(get_config(), sort_keys=True, default=repr).encode())
     tensors = dict(encoder.state_dict())
     for name, buffer in encoder.named_buffers():  # non-persistent buffers change outputs too
@@ -57,27 +50,14 @@ def encoder_fingerprint(encoder: nn.Module) -> str:
     for name, tensor in tensors.items():
         digest.update(f"\n{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         digest.update(tensor_bytes(tensor))
-    digest.update(saved_files_manifest(encoder).encode())
+    if callable(save := getattr(encoder, "save", None)):
+        with tempfile.TemporaryDirectory(prefix="quaterion-fingerprint-") as directory:
+            try:
+                save(directory)
+                digest.update(json.dumps(directory_manifest(directory), sort_keys=True).encode())
+            except NotImplementedError:  # its tensors and config are all the fingerprint sees
+                pass
     return digest.hexdigest()
-
-
-def saved_files_manifest(encoder: nn.Module) -> str:
-    """JSON of `{relative path: size and sha256}` of every file `encoder.save` writes, taken in
-    a temporary directory; empty for a module without `save` or whose `save` is not
-    implemented (its tensors and config are then all the fingerprint sees).
-
-    Args:
-        encoder: the encoder.
-    """
-    save = getattr(encoder, "save", None)
-    if not callable(save):
-        return ""
-    with tempfile.TemporaryDirectory(prefix="quaterion-fingerprint-") as directory:
-        try:
-            save(directory)
-        except NotImplementedError:
-            return ""
-        return json.dumps(directory_manifest(directory), sort_keys=True)
 
 
 def callable_fingerprint(function: Any) -> str:

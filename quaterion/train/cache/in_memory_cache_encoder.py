@@ -1,4 +1,4 @@
-"""`InMemoryCacheEncoder`: a frozen encoder's embeddings as one [rows, D] tensor per split."""
+"""`InMemoryCacheEncoder`: a frozen encoder's embeddings as one table of rows per split."""
 
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ from quaterion_models.encoders import Encoder
 
 @dataclass
 class RaggedRows:
-    """Rows of different lengths without padding: row i is `values[offsets[i]:offsets[i + 1]]`.
-
-    What a partly trainable encoder's frozen bottom caches: each object's real token states.
+    """Rows of different lengths without padding: row i is `values[offsets[i]:offsets[i + 1]]`
+    (what a partly trainable encoder's frozen bottom caches: each object's real token states).
 
     Args:
         values: `[total length, D]` every row's values, concatenated in row order.
@@ -35,6 +34,11 @@ class RaggedRows:
         """Bytes held (values and offsets)."""
         return sum(t.numel() * t.element_size() for t in (self.values, self.offsets))
 
+    @property
+    def device(self) -> torch.device:
+        """Where the rows are."""
+        return self.values.device
+
     def to(self, device: torch.device) -> RaggedRows:
         """These rows on `device`.
 
@@ -50,23 +54,19 @@ class RaggedRows:
             rows: LongTensor of row numbers, on the rows' device.
         """
         starts, lengths = self.offsets[rows], self.offsets[rows + 1] - self.offsets[rows]
-        longest = int(lengths.max()) if len(rows) else 0
-        positions = torch.arange(longest, device=rows.device)
+        positions = torch.arange(int(lengths.max()) if len(rows) else 0, device=rows.device)
         mask = positions.unsqueeze(0) < lengths.unsqueeze(1)  # [B, T]
-        index = (starts.unsqueeze(1) + positions.unsqueeze(0))[mask]
-        padded = self.values.new_zeros((len(rows), longest, self.values.shape[1]))
-        padded[mask] = self.values.index_select(0, index)
+        padded = self.values.new_zeros((len(rows), len(positions), self.values.shape[1]))
+        padded[mask] = self.values.index_select(0, (starts.unsqueeze(1) + positions)[mask])
         return padded, mask.long()
 
 
 class InMemoryCacheEncoder(CacheEncoder):
-    """Keeps the wrapped encoder's embeddings in RAM (`CPU`) or on a device (`GPU`, `AUTO`);
-    for a partly trainable encoder, its frozen bottom's output (`RaggedRows`), from which
-    `forward` computes the embeddings through the trainable top.
-
-    Each split has one table [rows, D] and a row map (object id -> row of that table). Rows
-    are numbered across splits in the order they were added, so `forward(rows)` takes one
-    split's rows (as the training loaders give them) and gathers them onto their device.
+    """Keeps the wrapped encoder's embeddings in RAM (`CPU`) or on a device (`GPU`, `AUTO`); for a
+    partly trainable encoder, its frozen bottom's output (`RaggedRows`), from which `forward`
+    computes the embeddings through the trainable top. Each split has a table of rows and a row
+    map; rows are numbered across splits in the order they were added, so `forward(rows)` takes
+    one split's rows, as the training loaders give them.
 
     Args:
         encoder: the frozen encoder to wrap.
@@ -77,7 +77,7 @@ class InMemoryCacheEncoder(CacheEncoder):
         super().__init__(encoder)
         self._cache_type = CacheType(cache_type)
         self._tables: dict[str, Tensor | RaggedRows] = {}
-        self._row_maps: dict[str, Tensor] = {}
+        self._row_maps: dict[str, Tensor] = {}  # split -> [views, object ids] rows
         self._starts: list[int] = []  # first row of each split
 
     @property
@@ -91,7 +91,7 @@ class InMemoryCacheEncoder(CacheEncoder):
 
     @property
     def num_rows(self) -> int:
-        """Number of stored rows (all splits)."""
+        """Number of stored rows (all splits and views)."""
         return sum(len(table) for table in self._tables.values())
 
     def storage_device(self, compute_device: torch.device) -> torch.device:
@@ -107,55 +107,40 @@ class InMemoryCacheEncoder(CacheEncoder):
         return compute_device
 
     def add_split(self, split: str, table: Tensor | RaggedRows, row_map: Tensor) -> Tensor:
-        """Keep `split`'s rows `table` [n, D], whose object ids map to rows by `row_map`;
-        returns the row map in this encoder's numbering (what training batches carry).
+        """Keep `split`'s rows; returns `row_map` in this encoder's numbering (for batches).
 
         Args:
             split: `"train"` or `"val"`.
-            table: `[n, D]` the split's rows.
-            row_map: object id -> row.
+            table: the split's rows, `[n, D]` or `RaggedRows`.
+            row_map: `[views, object ids]` the row of each view of each object.
         """
         self._starts.append(self.num_rows)
         self._tables[split], self._row_maps[split] = table, row_map
         return row_map + self._starts[-1]
 
-    def rows(self, split: str | None = None) -> Tensor:
-        """The stored rows of `split` [n, D] (all splits, concatenated, by default).
+    def rows(self, split: str | None = None) -> Tensor | RaggedRows:
+        """The stored rows of `split` (`RaggedRows` when partly trainable); all by default.
 
         Args:
             split: a split, or None for all of them.
         """
         if not self._tables:
             raise RuntimeError("The cache is empty: fill it (setup_cache) before reading rows")
-        if self._lower is not None:
-            raise TypeError("A partly trainable encoder caches ragged rows: use `ragged(split)`")
         return self._tables[split] if split else torch.cat(list(self._tables.values()))
 
-    def ragged(self, split: str) -> RaggedRows:
-        """The frozen bottom's stored output of `split`'s objects (partly trainable encoders).
-
-        Args:
-            split: `"train"` or `"val"`.
-        """
-        table = self._tables[split]
-        if not isinstance(table, RaggedRows):
-            raise TypeError("This encoder caches fixed-width embeddings: use `rows(split)`")
-        return table
+    ragged = rows
 
     def embeddings(self, split: str) -> Tensor:
-        """The cached embeddings of `split`'s objects [num objects, D], in object-id order
-        (for a partly trainable encoder: computed through its top, as it is now).
+        """`[objects, D]` the cached embeddings (first view) of `split`, in object-id order.
 
         Args:
             split: `"train"` or `"val"`.
         """
-        if self._lower is not None:
-            start = self._starts[list(self._tables).index(split)]
-            return self.forward(self._row_maps[split] + start)
-        return self._tables[split][self._row_maps[split].to(self._tables[split].device)]
+        start = self._starts[list(self._tables).index(split)]
+        return self.forward(self._row_maps[split][0] + start)
 
     def forward(self, batch: Tensor) -> Tensor:
-        """Cache rows [B] (LongTensor, one split's) -> stored embeddings [B, D] on their device."""
+        """Cache rows [B] (LongTensor, one split's) -> float embeddings [B, D] on their device."""
         if not self._tables:
             raise RuntimeError(
                 "The cache of this encoder is empty: it is filled by setup_cache (Quaterion.fit)"
@@ -163,13 +148,11 @@ class InMemoryCacheEncoder(CacheEncoder):
         several = len(self._starts) > 1 and len(batch) > 0
         index = bisect_right(self._starts, int(batch[0])) - 1 if several else 0
         table = list(self._tables.values())[index]
-        device = table.values.device if isinstance(table, RaggedRows) else table.device
-        rows = batch.to(device)
+        rows = batch.to(table.device)
         rows = rows - self._starts[index] if index else rows
         if isinstance(table, RaggedRows):
-            values, mask = table.gather(rows)
-            values = values.to(batch.device, torch.float32)
-            return self._encoder.forward_upper(values, mask.to(batch.device))
+            values, mask = (tensor.to(batch.device) for tensor in table.gather(rows))
+            return self._encoder.forward_upper(values.float(), mask)
         embeddings = table.index_select(0, rows)
         half = embeddings.dtype in (torch.float16, torch.bfloat16)  # CacheConfig.storage_dtype
         return embeddings.to(batch.device, torch.float32 if half else embeddings.dtype)
