@@ -6,21 +6,26 @@ held-out set, never both. Every row starts from all-MiniLM-L6-v2 (PyPI ``gt-all-
 and is scored on the held-out definitions with the retrieval engine (each definition queries
 all the others; same category = relevant): precision@1, R-precision, MAP@R.
 
-Rows (one ``--epochs`` budget for every trained row):
+Rows (one ``--epochs`` budget for every row of the main comparison):
 
 - ``frozen``: MiniLM as it is.
 - ``head``: a SkipConnectionHead on cached MiniLM embeddings (Quaterion, TripletLoss hard
-  mining, plain margin form).
-- ``top1`` / ``top2``: ``SentenceTransformerEncoder(trainable_layers=1|2)`` + the same head and
-  loss: the bottom layers run once (cached hidden states), the top layers train.
-- ``st-<loss>``: full fine-tune with sentence-transformers' own training loop
+  mining, plain margin form), Adam lr ``--head-lr``.
+- ``top1@LR`` / ``top2@LR``: ``SentenceTransformerEncoder(trainable_layers=1|2)`` + the same
+  head and loss: the bottom layers run once (cached hidden states), the top layers train with
+  Adam lr LR (each of ``--layer-lr``).
+- ``st-LOSS@LR``: full fine-tune with sentence-transformers' own training loop
   (``SentenceTransformer.old_fit``: the installed 6.x ``fit`` needs ``datasets`` and
   ``accelerate``, which are not installed) with its losses for labelled data
   (BatchAllTripletLoss, BatchHardSoftMarginTripletLoss), on the same training texts and
-  labels, batch size and epochs, AdamW with linear warm-up (10% of the steps) and decay.
-- ``head+mpc`` / ``head+nbr``: the head row with MPerClassBatchSampler and with
-  NeighbourGroupsBatchSampler (+ NeighbourGroupsCallback) instead of plain shuffling, each
-  over ``--sampler-seeds`` seeds (as is the plain ``head`` row for this comparison).
+  labels, batch size and epochs; AdamW lr LR with linear warm-up (10% of the steps) and decay
+  (``--st-runs``).
+- the best ``top1``, ``top2`` and ``st`` rows (highest held-out R-precision, the same rule for
+  all) are compared against the issue's target.
+- ``head+shuffle|mpc|nbr/sK``: the batch-sampler comparison on the head (cheap, so
+  ``--sampler-epochs`` epochs): plain shuffling, MPerClassBatchSampler, and
+  NeighbourGroupsBatchSampler + NeighbourGroupsCallback (8 objects of each of 4 groups), each
+  over ``--sampler-seeds`` seeds.
 
 Each row runs in its own process (forked from a server that imported torch, Lightning and
 sentence-transformers once), so its peak RSS (``ru_maxrss``) is its own; ``train s`` is the
@@ -31,7 +36,7 @@ measured in the same run, how far the partial rows are from the issue's target, 
 line.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python bench/bench_partial.py [--quick]
-        [--train-per-category 48] [--held-out-per-category 32] [--epochs 4] [--threads 1]
+        [--train-per-category 32] [--held-out-per-category 32] [--epochs 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZE = 32
 SAMPLER_M, SAMPLER_GROUPS = 8, 4  # 8 objects of each of 4 groups: batches of 32
+LOSSES = ("BatchAllTripletLoss", "BatchHardSoftMarginTripletLoss")
 PRELOAD = ["torch", "pytorch_lightning", "transformers", "sentence_transformers", "quaterion"]
 
 
@@ -63,15 +69,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (minutes)")
-    parser.add_argument("--train-per-category", type=int, default=48)
+    parser.add_argument("--train-per-category", type=int, default=32)
     parser.add_argument("--held-out-per-category", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=4, help="epochs of every trained row")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs of the main rows")
     parser.add_argument("--head-lr", type=float, default=1e-2, help="Adam lr of the head")
     parser.add_argument(
-        "--layer-lr", type=float, default=1e-4, help="Adam lr of the trainable MiniLM layers"
+        "--layer-lr",
+        type=float,
+        nargs="+",
+        default=[1e-4, 3e-4],
+        help="Adam lr(s) of the trainable MiniLM layers: a top1/top2 row for each",
     )
     parser.add_argument(
-        "--st-lr", type=float, nargs="+", default=[5e-5], help="AdamW lr(s) of the full FT"
+        "--st-runs",
+        nargs="+",
+        default=[f"{LOSSES[0]}@5e-05", f"{LOSSES[0]}@0.0001", f"{LOSSES[1]}@5e-05"],
+        help="full fine-tunes, LOSS@LR each (AdamW lr)",
+    )
+    parser.add_argument(
+        "--sampler-epochs", type=int, default=20, help="epochs of the batch-sampler rows"
     )
     parser.add_argument("--margin", type=float, default=0.5, help="TripletLoss margin")
     parser.add_argument("--sampler-seeds", type=int, default=3)
@@ -83,13 +99,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.train_per_category, args.held_out_per_category = 6, 4
-        args.epochs, args.sampler_seeds = 1, 1
-    for name in ("train_per_category", "held_out_per_category", "epochs", "threads"):
+        args.epochs, args.sampler_seeds, args.sampler_epochs = 1, 1, 1
+        args.st_runs, args.layer_lr = args.st_runs[:1], args.layer_lr[:1]
+    for run in args.st_runs:
+        loss, _, lr = run.partition("@")
+        if loss not in LOSSES or not _is_float(lr):
+            parser.error(f"--st-runs takes LOSS@LR with LOSS in {LOSSES}, got {run!r}")
+    for name in ("train_per_category", "held_out_per_category", "epochs", "threads",
+                 "sampler_epochs"):  # fmt: skip
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.train_per_category < 2 or args.held_out_per_category < 2:
         parser.error("each category needs at least 2 training and 2 held-out definitions")
     return args
+
+
+def _is_float(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
 
 
 def split_task(
@@ -141,14 +170,14 @@ def row_specs(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The rows of the run, in order: what each trains and how."""
     rows: list[dict[str, Any]] = [{"name": "frozen", "kind": "frozen"}]
     rows.append({"name": "head", "kind": "quaterion", "layers": 0, "batches": "shuffle"})
-    rows += [{"name": f"top{n}", "kind": "quaterion", "layers": n, "batches": "shuffle"}
-             for n in (1, 2)]  # fmt: skip
-    losses = ["BatchAllTripletLoss"] if args.quick else [
-        "BatchAllTripletLoss", "BatchHardSoftMarginTripletLoss"]  # fmt: skip
-    for loss in losses:
-        for lr in args.st_lr:
-            suffix = f"@{lr:g}" if len(args.st_lr) > 1 else ""
-            rows.append({"name": f"st-{loss}{suffix}", "kind": "st", "loss": loss, "lr": lr})
+    for layers in (1, 2):
+        for lr in args.layer_lr:
+            rows.append({"name": f"top{layers}@{lr:g}", "kind": "quaterion", "layers": layers,
+                         "batches": "shuffle", "layer_lr": lr})  # fmt: skip
+    for run in args.st_runs:
+        loss, _, lr = run.partition("@")
+        name = f"st-{loss}@{float(lr):g}"
+        rows.append({"name": name, "kind": "st", "loss": loss, "lr": float(lr)})
     for batches in ("shuffle", "mpc", "nbr"):
         for seed in range(1, args.sampler_seeds + 1):
             name = f"head+{batches}/s{seed}"
@@ -177,14 +206,19 @@ def _held_out_metrics(embeddings: Any, task: dict[str, Any]) -> dict[str, float]
     return {name: float(scores[name]) for name in ("precision@1", "r_precision", "map@r")}
 
 
-def _run_frozen(task: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    from sentence_transformers import SentenceTransformer
+def _run_frozen(task: dict[str, Any], work: str) -> dict[str, Any]:
+    import torch
 
-    from quaterion_models.encoders.extras import minilm_path
+    from quaterion_models import SimilarityModel
+    from quaterion_models.encoders.extras import SentenceTransformerEncoder, minilm_path
+    from quaterion_models.heads import EmptyHead
 
-    model = SentenceTransformer(str(minilm_path()), device="cpu", local_files_only=True)
+    encoder = SentenceTransformerEncoder(minilm_path())
+    model = SimilarityModel(encoder, EmptyHead(encoder.embedding_size))
     texts = [text for text, _ in task["held_out"]]
-    embeddings = model.encode(texts, batch_size=64, convert_to_tensor=True)
+    embeddings = model.encode(texts, batch_size=64, to_numpy=False)
+    # the head rows score the held-out set through their head on these (frozen encoder)
+    torch.save(embeddings, os.path.join(work, "held_out_frozen.pt"))
     return {"train_s": 0.0, "fill_s": 0.0, **_held_out_metrics(embeddings, task)}
 
 
@@ -207,6 +241,7 @@ def _run_quaterion(spec: dict[str, Any], task: dict[str, Any], args: argparse.Na
     from quaterion_models.heads import SkipConnectionHead
 
     layers, seed = spec["layers"], spec.get("seed", args.seed)
+    epochs = args.sampler_epochs if spec.get("sampler_row") else args.epochs
 
     class BenchModel(TrainableModel):
         def configure_encoders(self):
@@ -228,7 +263,7 @@ def _run_quaterion(spec: dict[str, Any], task: dict[str, Any], args: argparse.Na
             layer_params = [p for e in encoders for p in e.parameters() if p.requires_grad]
             groups = [{"params": list(self.model.head.parameters()), "lr": args.head_lr}]
             if layer_params:
-                groups.append({"params": layer_params, "lr": args.layer_lr})
+                groups.append({"params": layer_params, "lr": spec["layer_lr"]})
             return torch.optim.Adam(groups)
 
     class FillTimer(pl.Callback):
@@ -254,7 +289,7 @@ def _run_quaterion(spec: dict[str, Any], task: dict[str, Any], args: argparse.Na
             callbacks.append(NeighbourGroupsCallback(sampler))
     model = BenchModel()
     trainer = pl.Trainer(
-        accelerator="cpu", devices=1, max_epochs=args.epochs, logger=False,
+        accelerator="cpu", devices=1, max_epochs=epochs, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         callbacks=callbacks, default_root_dir=work,
     )  # fmt: skip
@@ -262,9 +297,16 @@ def _run_quaterion(spec: dict[str, Any], task: dict[str, Any], args: argparse.Na
     Quaterion.fit(model, trainer, loader)
     train_s = time.perf_counter() - started
     fill_s = (timer.started or started) - started
-    texts = [text for text, _ in task["held_out"]]
-    embeddings = model.model.encode(texts, batch_size=64, to_numpy=False)
-    return {"train_s": train_s, "fill_s": fill_s, **_held_out_metrics(embeddings, task)}
+    frozen = os.path.join(work, "held_out_frozen.pt")
+    if layers == 0 and os.path.exists(frozen):  # the encoder did not change: only the head runs
+        model.model.eval()
+        with torch.no_grad():
+            embeddings = model.model.head(torch.load(frozen))
+    else:
+        texts = [text for text, _ in task["held_out"]]
+        embeddings = model.model.encode(texts, batch_size=64, to_numpy=False)
+    return {"train_s": train_s, "fill_s": fill_s, "epochs": epochs,
+            **_held_out_metrics(embeddings, task)}  # fmt: skip
 
 
 def _run_st(spec: dict[str, Any], task: dict[str, Any], args: argparse.Namespace
@@ -319,7 +361,7 @@ def run_row(spec: dict[str, Any], task: dict[str, Any], args: argparse.Namespace
     torch.set_num_threads(args.threads)
     start_rss = _rss_mb()
     if spec["kind"] == "frozen":
-        result = _run_frozen(task, args)
+        result = _run_frozen(task, work)
     elif spec["kind"] == "st":
         result = _run_st(spec, task, args)
     else:
@@ -332,6 +374,11 @@ def run_row(spec: dict[str, Any], task: dict[str, Any], args: argparse.Namespace
 
 def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def _best(rows: dict[str, dict[str, Any]]) -> str:
+    """The row of the highest R-precision (then precision@1)."""
+    return max(rows, key=lambda key: (rows[key]["r_precision"], rows[key]["precision@1"]))
 
 
 def _mean(rows: list[dict[str, Any]], key: str) -> float:
@@ -355,14 +402,17 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
     full = {name: row for name, row in results.items() if name.startswith("st-")}
     head = results.get("head")
     if full and head:
-        best_name = max(full, key=lambda key: (full[key]["r_precision"], full[key]["precision@1"]))
+        best_name = _best(full)
         best = full[best_name]
         summary["best_full_ft"] = best_name
-        print(f"\nbest full fine-tune: {best_name}")
-        for name in ("top1", "top2"):
-            row = results.get(name)
-            if row is None:
+        print(f"\nbest full fine-tune (of losses and lrs, on the held-out set): {best_name}")
+        for layers in (1, 2):
+            tried = {name: row for name, row in results.items()
+                     if name.startswith(f"top{layers}@")}  # fmt: skip
+            if not tried:
                 continue
+            name = _best(tried)  # the same choice on the held-out set as for the full FT
+            row = tried[name]
             gain = row["r_precision"] - head["r_precision"]
             time_ratio = row["train_s"] / best["train_s"]
             checks = {
@@ -387,7 +437,8 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
         if name.startswith("head+"):
             sampler_rows.setdefault(name.split("/")[0], []).append(row)
     if sampler_rows:
-        print(f"\nbatches (head only, {args.epochs} epochs, mean over seeds; cache reused):")
+        print(f"\nbatches (head only, {args.sampler_epochs} epochs, mean over "
+              f"{args.sampler_seeds} seeds; cache reused):")  # fmt: skip
         base = sampler_rows.get("head+shuffle")
         for name, rows in sampler_rows.items():
             means = {key: _mean(rows, key) for key in ("precision@1", "r_precision", "map@r",
@@ -417,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"WordNet: {len(task['categories'])} noun categories, {len(task['train'])} train / "
           f"{len(task['held_out'])} held-out definitions (disjoint); {args.epochs} epochs, "
           f"batch {BATCH_SIZE}, {args.threads} thread(s); lr head {args.head_lr:g}, layers "
-          f"{args.layer_lr:g}, full FT {[f'{lr:g}' for lr in args.st_lr]}", flush=True)  # fmt: skip
+          f"{args.layer_lr}, full FT {args.st_runs}; batch-sampler rows: "
+          f"{args.sampler_epochs} epochs", flush=True)  # fmt: skip
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
     work = args.work or tempfile.mkdtemp(prefix="bench_partial_")
