@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -159,10 +160,7 @@ class KeyBlock:
         tolerance = self.tolerance[rows]
         low = _round(key - tolerance, keys.dtype, down=True)[:, None]
         high = _round(key + tolerance, keys.dtype, down=False)[:, None]
-        below = keys < low  # surely before the candidate
-        before = below.view(torch.uint8).sum(dim=1, dtype=torch.int32).long()
-        # low <= fast key <= high: the exact keys decide (below implies <= high, so xor)
-        near_row, near_col = (keys <= high).logical_xor_(below).nonzero(as_tuple=True)
+        before, near_row, near_col = below_and_near(keys, low, high, _numpy_counts(keys))
         near_key = self.exact(rows[near_row], near_col)
         earlier = (near_key < key[near_row]) | (
             (near_key == key[near_row]) & (near_col < col[near_row])
@@ -257,6 +255,40 @@ def serial_if_cpu(tensor: Tensor) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def below_and_near(
+    keys: Tensor, low: Tensor, high: Tensor, use_numpy: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(before, near_row, near_col)``: the number of keys below ``low`` in each row of
+    ``keys`` ``[r, N]`` (``[r]`` int64), and where ``low <= key <= high`` (``low`` and ``high``
+    ``[r, 1]``, in the keys' dtype).
+
+    Both ways give the same result; on a CPU numpy compares and counts several times faster
+    than torch (``use_numpy``, for float32 and float64 keys).
+
+    Args:
+        keys: ``[r, N]`` fast keys.
+        low: ``[r, 1]`` lower bound of each row.
+        high: ``[r, 1]`` upper bound of each row.
+        use_numpy: compare with numpy (CPU tensors of float32 or float64 only).
+    """
+    if use_numpy:
+        values = keys.detach().numpy()
+        below = values < low.detach().numpy()
+        near = values <= high.detach().numpy()
+        near ^= below  # below implies <= high
+        before = torch.from_numpy(below.view(np.uint8).sum(axis=1, dtype=np.int64))
+        near_row, near_col = torch.from_numpy(near).nonzero(as_tuple=True)
+        return before, near_row, near_col
+    below = keys < low
+    before = below.view(torch.uint8).sum(dim=1, dtype=torch.int32).long()
+    near_row, near_col = (keys <= high).logical_xor_(below).nonzero(as_tuple=True)
+    return before, near_row, near_col
+
+
+def _numpy_counts(keys: Tensor) -> bool:
+    return keys.device.type == "cpu" and keys.dtype in (torch.float32, torch.float64)
 
 
 def _uncertain(

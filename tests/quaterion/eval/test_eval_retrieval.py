@@ -312,3 +312,22 @@ def test_thread_count_is_restored():
     threads = torch.get_num_threads()
     retrieval_metrics(LINE, torch.tensor([0, 1, 0, 1, 0]), 2)
     assert torch.get_num_threads() == threads
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_counting_with_numpy_equals_torch(dtype):
+    # the rank of a candidate beyond the top list: keys below a row's window are counted, keys
+    # inside it listed; numpy (faster on a CPU) and torch must give the same, ties and inf too
+    generator = torch.Generator().manual_seed(9)
+    keys = torch.randint(0, 6, (7, 50), generator=generator).to(dtype) / 4
+    keys[0, 3] = keys[2, :5] = torch.inf  # excluded columns
+    key = keys[:, 10].clone()
+    low, high = (key - 0.25)[:, None], (key + 0.25)[:, None]
+    by_numpy = ranking.below_and_near(keys, low, high, use_numpy=True)
+    by_torch = ranking.below_and_near(keys, low, high, use_numpy=False)
+    before = (keys < low).sum(dim=1)
+    near = ((keys >= low) & (keys <= high)).nonzero(as_tuple=True)
+    for result in (by_numpy, by_torch):
+        assert result[0].dtype == torch.long
+        assert torch.equal(result[0], before)
+        assert torch.equal(result[1], near[0]) and torch.equal(result[2], near[1])
