@@ -135,8 +135,9 @@ class RetrievalMetricsCallback(Callback):
             dict(zip(self.metrics, totals, strict=False)), int(totals[-1]), scores.dtype
         )
         for name, value in values.items():
-            # the same on every process already: no sync needed
-            pl_module.log(f"{name}_validation", value, sync_dist=False)
+            # the same on every process already; a max over them keeps it exact (and tells
+            # Lightning the value is synchronised, which it warns about otherwise)
+            pl_module.log(f"{name}_validation", value, sync_dist=True, reduce_fx="max")
 
 
 def _real_samples(trainer: pl.Trainer, local_samples: int) -> int:

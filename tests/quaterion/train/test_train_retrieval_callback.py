@@ -1,11 +1,14 @@
 """RetrievalMetricsCallback: exact whole-split metrics while training, as monitors, with and
-without the cache, and under DDP (2 forked gloo processes, each fed its DistributedSampler
-shard through the callback's hooks)."""
+without the cache, and under DDP: 2 forked gloo processes, each fed its DistributedSampler
+shard through the callback's hooks, and a real fit through Lightning's DDP launcher."""
 
+import importlib.util
 import json
 import multiprocessing
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -252,3 +255,54 @@ def test_ddp_processes_rank_their_share_and_agree(kind, tmp_path):
     assert set(rank0["logged"]) == {f"{name}_validation" for name in expected}
     for name, value in expected.items():
         assert rank0["logged"][f"{name}_validation"] == pytest.approx(value.item(), abs=1e-6)
+
+
+LIGHTNING_DDP_SCRIPT = Path(__file__).with_name("ddp_retrieval_callback_script.py")
+
+
+def test_lightning_ddp_fit_ranks_each_share_and_logs_monitors(tmp_path):
+    """Through Lightning's own launcher: ``Quaterion.fit`` with ``devices=2, strategy="ddp"``,
+    the cache on and the callback every epoch (a script, which the launcher re-executes)."""
+    root = Path(__file__).resolve().parents[3]
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, str(LIGHTNING_DDP_SCRIPT), str(tmp_path)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": path, "QUATERION_PROGRESS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "terminate called" not in done.stderr  # process groups are torn down
+    assert "sync_dist=True" not in done.stderr  # no warning about unsynchronised values
+    rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert [rank0["world_size"], rank1["world_size"]] == [2, 2]
+    script = load_module(LIGHTNING_DDP_SCRIPT)
+    # every epoch each process ranked its own shard of the 45 queries against all 45 objects
+    assert rank0["ranked"] == [[23, 45]] * script.EPOCHS
+    assert rank1["ranked"] == [[22, 45]] * script.EPOCHS
+    assert rank0["epochs"] == rank1["epochs"] and len(rank0["epochs"]) == script.EPOCHS
+    # the last epoch's values equal one process ranking the whole split with the final model
+    assert rank0["embeddings"] == rank1["embeddings"]
+    _, labels = script.validation_split()
+    expected = retrieval_metrics(torch.tensor(rank0["embeddings"]), labels, script.KS)
+    last = rank0["epochs"][-1]
+    assert set(last) == {f"{name}_validation" for name in expected}
+    for name, value in expected.items():
+        assert last[f"{name}_validation"] == pytest.approx(value.item(), abs=1e-6), name
+    # the monitors found them on both processes
+    for rank in (rank0, rank1):
+        best = max(epoch["r_precision_validation"] for epoch in rank["epochs"])
+        assert rank["checkpoint_best_score"] == pytest.approx(best)
+        assert rank["stopping_best_score"] == pytest.approx(
+            max(epoch["map@r_validation"] for epoch in rank["epochs"])
+        )
+    assert (tmp_path / "checkpoints" / rank0["checkpoint_file"]).exists()
+
+
+def load_module(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
