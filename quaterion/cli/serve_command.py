@@ -32,6 +32,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"most objects per forward pass across requests (default {Limits.max_batch})",
     )
     parser.add_argument(
+        "--encode-batch-size",
+        type=int,
+        default=8,
+        help="objects per forward pass within a batch; texts are ordered by length first, so "
+        "small passes pad little (default 8)",
+    )
+    parser.add_argument(
         "--inspect-limit",
         type=int,
         default=5000,
@@ -62,8 +69,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be between 0 and 65535, got {args.port}")
-    if args.max_batch < 1 or args.inspect_limit < 1:
-        raise ValueError("--max-batch and --inspect-limit must be at least 1")
+    if min(args.max_batch, args.inspect_limit, args.encode_batch_size) < 1:
+        raise ValueError("--max-batch, --inspect-limit and --encode-batch-size must be at least 1")
     key = _api_key(args.api_key_env)
     uvicorn = import_optional("uvicorn", "serve", "quaterion serve")
     if not _is_loopback(args.host) and key is None:
@@ -73,12 +80,16 @@ def run_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     service = SearchService.open(
-        args.servable, args.url or args.store, args.collection, args.inspect_limit
+        args.servable,
+        args.url or args.store,
+        args.collection,
+        args.inspect_limit,
+        args.encode_batch_size,
     )
     try:
         app = create_app(service, Limits(max_batch=args.max_batch), api_key=key)
         print(f"Serving {args.servable} on http://{args.host}:{args.port}/ (Ctrl+C stops)")
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     finally:
         service.close()
     return 0

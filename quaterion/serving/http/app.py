@@ -3,7 +3,8 @@
     GET  /          the page (static HTML + JS from `static/`, nothing fetched from outside)
     GET  /health    model, store, embedding size, number of points
     POST /encode    {"objects": ["text", ...]}           -> {"embeddings": [[...], ...]}
-    POST /search    {"query": "text", "limit": 10}       -> {"hits": [...], "baseline": [...]}
+    POST /search    {"query": "text", "limit": 10, "baseline": true}
+                                                         -> {"hits": [...], "baseline": [...]}
     GET  /inspect   the page's PCA map and confusions
 
 Bodies are parsed here rather than by FastAPI's models so that every bad request (too large, not
@@ -132,21 +133,25 @@ def parse_encode(data: dict[str, Any], limits: Limits) -> list[str]:
     return [_text(obj, f"objects[{i}]", limits) for i, obj in enumerate(objects)]
 
 
-def parse_search(data: dict[str, Any], limits: Limits) -> tuple[str, int]:
-    """The (query, limit) of a `/search` body.
+def parse_search(data: dict[str, Any], limits: Limits) -> tuple[str, int, bool]:
+    """The (query, limit, baseline) of a `/search` body; `baseline: true` asks for the frozen
+    encoder's hits beside the trained model's (when the store has them).
 
     Args:
         data: the parsed request body.
         limits: the service's limits.
     """
-    _fields(data, ("query",), ("limit",))
+    _fields(data, ("query",), ("limit", "baseline"))
     query = _text(data["query"], "'query'", limits)
     limit = data.get("limit", 10)
     if isinstance(limit, bool) or not isinstance(limit, int):
         raise ApiError(422, f"'limit' must be an integer, got {_json_type(limit)}")
     if not 1 <= limit <= limits.max_limit:
         raise ApiError(422, f"'limit' must be between 1 and {limits.max_limit}, got {limit}")
-    return query, limit
+    baseline = data.get("baseline", False)
+    if not isinstance(baseline, bool):
+        raise ApiError(422, f"'baseline' must be true or false, got {_json_type(baseline)}")
+    return query, limit, baseline
 
 
 def create_app(
@@ -232,8 +237,8 @@ def create_app(
 
     @app.post("/search")
     async def search(request: Request) -> Any:
-        query, limit = parse_search(await read_json(request), limits)
-        return _json({"query": query, **await run(searcher, (query, limit))})
+        query, limit, baseline = parse_search(await read_json(request), limits)
+        return _json({"query": query, **await run(searcher, (query, limit, baseline))})
 
     @app.get("/inspect")
     async def inspect(request: Request) -> Any:

@@ -25,7 +25,9 @@ def serve_in_background(
         timeout_s: how long to wait for the server to start.
     """
     uvicorn = import_optional("uvicorn", "serve", "serve_in_background")
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="error"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="error", access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True, name="quaterion-serve")
     thread.start()
     deadline = time.monotonic() + timeout_s

@@ -149,6 +149,11 @@ class SearchService:
         baseline_store: the frozen encoders' vectors of the same objects, or None.
         description: what `/health` reports as the model and store.
         inspect_limit: most stored points read for the page's map and confusions.
+        encode_batch_size: objects per forward pass within one micro-batch. `encode` orders
+            texts by length before it cuts them into passes, so passes of a few similar texts
+            pad far less than one pass over the whole micro-batch (the requests of concurrent
+            clients come in any order of length): on MiniLM over WordNet definitions, passes
+            of 8 cost 0.6 of one pass of 32 per text.
     """
 
     def __init__(
@@ -158,8 +163,12 @@ class SearchService:
         baseline_store: VectorStore | None = None,
         description: dict[str, str] | None = None,
         inspect_limit: int = 5000,
+        encode_batch_size: int = 8,
     ):
+        if encode_batch_size < 1:
+            raise ValueError(f"encode_batch_size must be at least 1, got {encode_batch_size}")
         self.model = model.eval()
+        self.encode_batch_size = encode_batch_size
         self.baseline = frozen_baseline(model) if baseline_store is not None else None
         self.store = store
         self.baseline_store = baseline_store
@@ -175,6 +184,7 @@ class SearchService:
         location: str,
         collection: str = DEFAULT_COLLECTION,
         inspect_limit: int = 5000,
+        encode_batch_size: int = 8,
     ) -> SearchService:
         """Load the servable and open its store at `location` (a directory or a server URL).
 
@@ -186,6 +196,7 @@ class SearchService:
             location: the store: a directory or a Qdrant server URL.
             collection: the collection on a server.
             inspect_limit: most points the page's map and confusions read.
+            encode_batch_size: objects per forward pass within one micro-batch.
         """
         model = SimilarityModel.load(servable)
         # a store of another model's vectors is refused (this also refuses a missing store)
@@ -216,6 +227,7 @@ class SearchService:
             baseline_store,
             description={"model": str(servable), "store": str(location)},
             inspect_limit=inspect_limit,
+            encode_batch_size=encode_batch_size,
         )
         if scratch is not None:
             service._cleanup.append(scratch)
@@ -247,7 +259,7 @@ class SearchService:
             requests: the objects of each queued /encode request.
         """
         objects = [obj for request in requests for obj in request]
-        embeddings = self.model.encode(objects, batch_size=max(1, len(objects)), to_numpy=False)
+        embeddings = self.model.encode(objects, batch_size=self.encode_batch_size, to_numpy=False)
         rows = embeddings.tolist()
         out, start = [], 0
         for request in requests:
@@ -255,27 +267,34 @@ class SearchService:
             start += len(request)
         return out
 
-    def search_batch(self, requests: list[tuple[Any, int]]) -> list[dict[str, Any]]:
-        """Hits of every `(query, limit)`, from one forward pass and one store call (each).
+    def search_batch(self, requests: list[tuple[Any, int, bool]]) -> list[dict[str, Any]]:
+        """Hits of every `(query, limit, baseline)`, from one encoder pass over all queries
+        and one store call per store; the frozen baseline's store is searched only for the
+        queries that ask for it (and when the store has one).
 
         Args:
-            requests: `(query, limit)` of each queued /search request.
+            requests: `(query, limit, baseline)` of each queued /search request.
         """
-        queries = [query for query, _ in requests]
-        k = max(limit for _, limit in requests)
-        if self.baseline is None:
-            trained = self.model.encode(queries, batch_size=len(queries), to_numpy=False)
+        queries = [request[0] for request in requests]
+        k = max(request[1] for request in requests)
+        wanted = [i for i, request in enumerate(requests) if request[2]]
+        batch_size = self.encode_batch_size
+        if self.baseline is None or not wanted:
+            trained = self.model.encode(queries, batch_size=batch_size, to_numpy=False)
             frozen = None
         else:
             frozen, trained = encode_with_baseline(
-                self.model, queries, batch_size=len(queries), baseline=self.baseline
+                self.model, queries, batch_size=batch_size, baseline=self.baseline
             )
         found = _hits(self.store.search(trained, k=k))
-        base = _hits(self.baseline_store.search(frozen, k=k)) if frozen is not None else None
+        base: dict[int, list[dict[str, Any]]] = {}
+        if frozen is not None:
+            frozen_hits = _hits(self.baseline_store.search(frozen[wanted], k=k))
+            base = dict(zip(wanted, frozen_hits, strict=True))
         out = []
-        for index, (_, limit) in enumerate(requests):
+        for index, (_, limit, _) in enumerate(requests):
             answer: dict[str, Any] = {"hits": found[index][:limit]}
-            if base is not None:
+            if index in base:
                 answer["baseline"] = base[index][:limit]
             out.append(answer)
         return out

@@ -54,7 +54,8 @@ def test_encode_returns_what_the_servable_returns(client, service):
 
 
 def test_search_returns_the_stores_neighbours_with_group_and_object(client, service, groups):
-    response = client.post("/search", json={"query": "a kitten playing", "limit": 5})
+    body = {"query": "a kitten playing", "limit": 5, "baseline": True}
+    response = client.post("/search", json=body)
     assert response.status_code == 200
     answer = response.json()
     query = service.model.encode(["a kitten playing"])
@@ -69,10 +70,25 @@ def test_search_returns_the_stores_neighbours_with_group_and_object(client, serv
 
 
 def test_baseline_hits_are_the_frozen_encoders_neighbours(client, service):
-    answer = client.post("/search", json={"query": "something to eat", "limit": 3}).json()
+    body = {"query": "something to eat", "limit": 3, "baseline": True}
+    answer = client.post("/search", json=body).json()
     frozen = service.baseline.encode(["something to eat"])
     expected = service.baseline_store.search(frozen, k=3)
     assert [hit["id"] for hit in answer["baseline"]] == expected.ids[0].tolist()
+
+
+def test_baseline_hits_only_when_asked_and_mixed_batches_answer_each_as_asked(client, service):
+    assert "baseline" not in client.post("/search", json={"query": "soup", "limit": 2}).json()
+    texts = ["soup", "a hammer", "a dog", "bread", "pliers", "a cow"]
+    answers = service.search_batch([(text, 3, i % 2 == 0) for i, text in enumerate(texts)])
+    frozen = service.baseline_store.search(service.baseline.encode(texts), k=3)
+    trained = service.store.search(service.model.encode(texts), k=3)
+    for i, answer in enumerate(answers):
+        assert [hit["id"] for hit in answer["hits"]] == trained.ids[i].tolist()
+        if i % 2 == 0:
+            assert [hit["id"] for hit in answer["baseline"]] == frozen.ids[i].tolist()
+        else:
+            assert "baseline" not in answer
 
 
 @pytest.mark.parametrize(
@@ -83,7 +99,8 @@ def test_baseline_hits_are_the_frozen_encoders_neighbours(client, service):
         ({"query": "   "}, 422, "'query' is empty"),
         ({"query": "x" * 201}, 413, "'query' has 201 characters; the limit is 200"),
         ({}, 422, "missing field 'query'"),
-        ({"query": "a", "k": 3}, 422, "unknown field 'k'; valid fields: query, limit"),
+        ({"query": "a", "k": 3}, 422, "unknown field 'k'; valid fields: query, limit, baseline"),
+        ({"query": "a", "baseline": 1}, 422, "'baseline' must be true or false, got a number"),
         ({"query": "a", "limit": 21}, 422, "'limit' must be between 1 and 20, got 21"),
         ({"query": "a", "limit": 0}, 422, "'limit' must be between 1 and 20, got 0"),
         ({"query": "a", "limit": "5"}, 422, "'limit' must be an integer, got a string"),

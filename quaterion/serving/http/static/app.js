@@ -75,7 +75,9 @@ async function search(event) {
   event.preventDefault();
   $("search-error").textContent = "";
   try {
-    const answer = await api("/search", { query: $("query").value, limit: Number($("limit").value) });
+    const answer = await api("/search", {
+      query: $("query").value, limit: Number($("limit").value), baseline: true,
+    });
     const columns = [hitList("trained model", answer.hits)];
     if (answer.baseline) columns.push(hitList("frozen encoder (baseline)", answer.baseline));
     $("results").replaceChildren(...columns);
