@@ -22,10 +22,11 @@ Rows (one ``--epochs`` budget for every row of the main comparison):
   (``--st-runs``).
 - the best ``top1``, ``top2`` and ``st`` rows (highest held-out R-precision, the same rule for
   all) are compared against the issue's target.
-- ``head+shuffle|mpc|nbr/sK``: the batch-sampler comparison on the head (cheap, so
+- ``head+shuffle|mpc|nbr|nbr1/sK``: the batch-sampler comparison on the head (cheap, so
   ``--sampler-epochs`` epochs): plain shuffling, MPerClassBatchSampler, and
-  NeighbourGroupsBatchSampler + NeighbourGroupsCallback (8 objects of each of 4 groups), each
-  over ``--sampler-seeds`` seeds.
+  NeighbourGroupsBatchSampler + NeighbourGroupsCallback with a group and its 3 nearest groups
+  (``nbr``) or its nearest group and 2 random ones (``nbr1``); 8 objects of each of 4 groups,
+  each over ``--sampler-seeds`` seeds.
 
 Each row runs in its own process (forked from a server that imported torch, Lightning and
 sentence-transformers once), so its peak RSS (``ru_maxrss``) is its own; ``train s`` is the
@@ -178,7 +179,7 @@ def row_specs(args: argparse.Namespace) -> list[dict[str, Any]]:
         loss, _, lr = run.partition("@")
         name = f"st-{loss}@{float(lr):g}"
         rows.append({"name": name, "kind": "st", "loss": loss, "lr": float(lr)})
-    for batches in ("shuffle", "mpc", "nbr"):
+    for batches in ("shuffle", "mpc", "nbr", "nbr1"):
         for seed in range(1, args.sampler_seeds + 1):
             name = f"head+{batches}/s{seed}"
             rows.append({"name": name, "kind": "quaterion", "layers": 0, "batches": batches,
@@ -282,10 +283,15 @@ def _run_quaterion(spec: dict[str, Any], task: dict[str, Any], args: argparse.Na
         loader = GroupSimilarityDataLoader(samples, batch_size=BATCH_SIZE, shuffle=True,
                                            generator=generator)  # fmt: skip
     else:
-        sampler_class = {"mpc": MPerClassBatchSampler, "nbr": NeighbourGroupsBatchSampler}
-        sampler = sampler_class[spec["batches"]](groups, SAMPLER_M, SAMPLER_GROUPS, seed=seed)
+        if spec["batches"] == "mpc":
+            sampler = MPerClassBatchSampler(groups, SAMPLER_M, SAMPLER_GROUPS, seed=seed)
+        else:  # nbr: the 3 nearest groups; nbr1: the nearest one and 2 random groups
+            nearest = 1 if spec["batches"] == "nbr1" else None
+            sampler = NeighbourGroupsBatchSampler(
+                groups, SAMPLER_M, SAMPLER_GROUPS, seed=seed, nearest=nearest
+            )
         loader = GroupSimilarityDataLoader(samples, batch_sampler=sampler)
-        if spec["batches"] == "nbr":
+        if spec["batches"] != "mpc":
             callbacks.append(NeighbourGroupsCallback(sampler))
     model = BenchModel()
     trainer = pl.Trainer(

@@ -38,7 +38,8 @@ def test_rows_cover_every_configuration(bench):
         "st-BatchAllTripletLoss@0.0001",
         "st-BatchHardSoftMarginTripletLoss@5e-05",
     ]
-    assert names[-6:] == [f"head+{b}/s{s}" for b in ("shuffle", "mpc", "nbr") for s in (1, 2)]
+    batches = ("shuffle", "mpc", "nbr", "nbr1")
+    assert names[-8:] == [f"head+{b}/s{s}" for b in batches for s in (1, 2)]
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ class NeighbourGroupsCallback(Callback):
             embeddings,
             self.sampler.group_index(),
             self.sampler.num_groups,
-            self.sampler.groups_per_batch - 1,
+            self.sampler.nearest,
             self.distance,
         )
         self.sampler.set_neighbours(broadcast_from_zero(table).cpu())

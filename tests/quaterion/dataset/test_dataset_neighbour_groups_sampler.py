@@ -115,15 +115,31 @@ def test_bad_neighbour_tables_are_refused(table, message):
 
 def test_too_few_or_repeated_neighbours_are_refused():
     sampler = NeighbourGroupsBatchSampler(LABELS, m=2, groups_per_batch=3)
-    with pytest.raises(ValueError, match="needs 2 nearest groups per group; find more"):
+    with pytest.raises(ValueError, match="puts 2 nearest groups in each batch; find more"):
         sampler.set_neighbours(PAIRS[:, :1])
     with pytest.raises(ValueError, match="distinct groups other than its own"):
         sampler.set_neighbours(torch.cat([PAIRS[:, :1], PAIRS[:, :1]], dim=1))
 
 
+def test_nearest_groups_and_random_others_share_a_batch():
+    sampler = neighbour_sampler(m=2, groups_per_batch=4, nearest=1)
+    assert torch.equal(sampler.neighbours, PAIRS[:, :1])
+    drawn = batches(sampler) + batches(sampler, epoch=1)
+    others = Counter()
+    for batch in drawn:
+        groups = [sampler.group_labels.index(LABELS[index]) for index in batch[::2]]
+        assert len(set(groups)) == 4 and Counter(LABELS[i] for i in batch).most_common(1)[0][1] == 2
+        anchor, nearest, *rest = groups  # objects come group by group, m of each
+        assert nearest == PAIRS[anchor, 0]
+        others.update(rest)
+    assert len(others) >= 5  # the random places go to many groups, not a fixed few
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
+        ({"m": 2, "groups_per_batch": 3, "nearest": 0}, "nearest must be between 1 and"),
+        ({"m": 2, "groups_per_batch": 3, "nearest": 3}, "groups_per_batch - 1 = 2"),
         ({"m": 0, "groups_per_batch": 2}, "m >= 1 objects per group"),
         ({"m": 2, "groups_per_batch": 1}, "groups_per_batch >= 2"),
         ({"m": 2, "groups_per_batch": 7}, "groups_per_batch=7 is more than the 6 groups"),
