@@ -9,9 +9,10 @@ most form batches of 32) just before and just after each level, so a shared mach
 affects both sides alike; each level's ratio is against the mean of the two. That baseline orders
 all the texts by length before it cuts them into batches, which no service can do with the
 requests of the moment; the service instead orders each micro-batch and encodes it in passes of
-`--encode-batch-size`. CPU seconds (this process per request, and the baseline's per text) are
-reported beside the rates: on a loaded machine they vary less than wall-clock rates. Every loop
-is bounded (`--requests` per level). Prints one JSON line.
+`--encode-batch-size`; under load a batch that is not full waits up to `--max-wait-ms` for
+more requests, so 32 clients form whole batches of 32. CPU seconds (this process per request,
+and the baseline's per text) are reported beside the rates: on a loaded machine they vary less
+than wall-clock rates. Every loop is bounded (`--requests` per level). Prints one JSON line.
 
     quaterion demo   # writes runs/demo/servable and runs/demo/qdrant
     python bench/bench_serve.py [--servable runs/demo/servable] [--store runs/demo/qdrant]
@@ -85,6 +86,9 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=256, help="distinct query texts")
     parser.add_argument("--requests", type=int, default=512, help="requests per level")
     parser.add_argument(
+        "--max-wait-ms", type=float, default=10.0, help="the service's gather window under load"
+    )
+    parser.add_argument(
         "--encode-batch-size", type=int, default=8, help="the service's passes (see SearchService)"
     )
     args = parser.parse_args()
@@ -110,7 +114,7 @@ def main() -> None:
             (time.process_time() - cpu) / len(texts),
         )
 
-    app = create_app(service)
+    app = create_app(service, max_wait_s=args.max_wait_ms / 1000)
     searcher = app.state.batchers["search"]
     levels = {}
     with serve_in_background(app) as port:
@@ -141,6 +145,7 @@ def main() -> None:
                 "texts": len(texts),
                 "requests_per_level": args.requests,
                 "encode_batch_size": args.encode_batch_size,
+                "max_wait_ms": args.max_wait_ms,
                 "torch_threads": torch.get_num_threads(),
                 "search": levels,
                 "ratio_at_32": levels[32]["ratio"],

@@ -39,6 +39,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "small passes pad little (default 8)",
     )
     parser.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=10.0,
+        help="under load, how long a batch that is not full waits for more requests "
+        "(default 10; 0: never)",
+    )
+    parser.add_argument(
         "--inspect-limit",
         type=int,
         default=5000,
@@ -71,6 +78,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ValueError(f"--port must be between 0 and 65535, got {args.port}")
     if min(args.max_batch, args.inspect_limit, args.encode_batch_size) < 1:
         raise ValueError("--max-batch, --inspect-limit and --encode-batch-size must be at least 1")
+    if not args.max_wait_ms >= 0:
+        raise ValueError(f"--max-wait-ms must be at least 0, got {args.max_wait_ms}")
     key = _api_key(args.api_key_env)
     uvicorn = import_optional("uvicorn", "serve", "quaterion serve")
     if not _is_loopback(args.host) and key is None:
@@ -87,7 +96,8 @@ def run_serve(args: argparse.Namespace) -> int:
         args.encode_batch_size,
     )
     try:
-        app = create_app(service, Limits(max_batch=args.max_batch), api_key=key)
+        limits = Limits(max_batch=args.max_batch)
+        app = create_app(service, limits, api_key=key, max_wait_s=args.max_wait_ms / 1000)
         print(f"Serving {args.servable} on http://{args.host}:{args.port}/ (Ctrl+C stops)")
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     finally:

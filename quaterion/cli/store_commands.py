@@ -16,11 +16,12 @@ from quaterion.cli.data_sources import add_columns_argument
 from quaterion.serving.locations import DEFAULT_COLLECTION
 
 
-def _payload(obj: Any, label: int | float) -> dict[str, Any]:
-    """What a point carries: the text or image and its group or score."""
+def _payload(obj: Any, label: int | float, kind: str) -> dict[str, Any]:
+    """What a point carries: the text or image, and its group (`label`) or, for pair data, its
+    pair's score (`pair_score`: not a group, so no page shows it as one)."""
     from quaterion.serving.payloads import object_payload
 
-    return {"label": label, **object_payload(obj)}
+    return {"label" if kind == "groups" else "pair_score": label, **object_payload(obj)}
 
 
 def add_index_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +80,7 @@ def run_index(args: argparse.Namespace) -> int:
     frozen, embeddings = encode_with_baseline(
         model, objects, batch_size=args.batch_size, show_progress=True
     )
-    payloads = [_payload(obj, label) for obj, label in zip(objects, labels, strict=True)]
+    payloads = [_payload(obj, label, kind) for obj, label in zip(objects, labels, strict=True)]
     report = index_objects(
         location,
         args.servable,
@@ -130,5 +131,6 @@ def run_search(args: argparse.Namespace) -> int:
         start=1,
     ):
         shown = payload.get("text", f"point {point}")
-        print(f"{rank:>3}. {score:.4f}  [{payload.get('label')}] {shown}")
+        tag = payload.get("label", payload.get("pair_score"))
+        print(f"{rank:>3}. {score:.4f}  [{tag}] {shown}")
     return 0

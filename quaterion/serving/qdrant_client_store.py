@@ -130,6 +130,11 @@ class QdrantClientStore(VectorStore):
 
         return self._read_pages(read_page, limit)
 
+    def retrieve(self, ids: Sequence[int]) -> tuple[Tensor, Tensor, list[dict[str, Any]]]:
+        wanted = [int(i) for i in ids]
+        found = self._client.retrieve(self.collection, wanted, with_payload=True, with_vectors=True)
+        return self._records(wanted, [(p.id, p.vector, p.payload) for p in found])
+
     def count(self) -> int:
         return int(self._client.count(self.collection, exact=True).count)
 

@@ -143,6 +143,11 @@ class QdrantEdgeStore(VectorStore):
 
         return self._read_pages(read_page, limit)
 
+    def retrieve(self, ids: Sequence[int]) -> tuple[Tensor, Tensor, list[dict[str, Any]]]:
+        wanted = [int(i) for i in ids]
+        found = self._shard.retrieve(point_ids=wanted, with_payload=True, with_vector=True)
+        return self._records(wanted, [(p.id, p.vector, p.payload) for p in found])
+
     def count(self) -> int:
         return int(self._shard.count(self._edge.CountRequest(exact=True)))
 

@@ -105,6 +105,28 @@ class VectorStore(ABC):
             limit: most points returned; None: all.
         """
 
+    def retrieve(self, ids: Sequence[int]) -> tuple[Tensor, Tensor, list[dict[str, Any]]]:
+        """The stored points among `ids`, in the order given (missing ids left out): ids
+        `[M]`, vectors `[M, dim]` as stored, payloads.
+
+        Args:
+            ids: point ids.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot retrieve points by id")
+
+    def _records(
+        self, ids: Sequence[int], found: list[tuple[int, Any, dict[str, Any] | None]]
+    ) -> tuple[Tensor, Tensor, list[dict[str, Any]]]:
+        """`retrieve`'s answer from a backend's `(id, vector, payload)` records."""
+        by_id = {int(record[0]): record for record in found}
+        records = [by_id[int(i)] for i in ids if int(i) in by_id]
+        vectors = torch.tensor([list(record[1]) for record in records], dtype=torch.float32)
+        return (
+            torch.tensor([int(record[0]) for record in records], dtype=torch.int64),
+            vectors.reshape(len(records), self.dim),
+            [record[2] or {} for record in records],
+        )
+
     @abstractmethod
     def count(self) -> int:
         """Number of stored points."""

@@ -4,6 +4,7 @@
     GET  /health    model, store, embedding size, number of points
     POST /encode    {"objects": ["text", ...]}           -> {"embeddings": [[...], ...]}
     POST /search    {"query": "text", "limit": 10, "baseline": true}
+                    or {"id": 123, ...}: a stored point's vectors as the query
                                                          -> {"hits": [...], "baseline": [...]}
     GET  /inspect   the page's PCA map and confusions
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from quaterion.serving.http.batcher import MicroBatcher
-from quaterion.serving.http.service import SearchService
+from quaterion.serving.http.service import SearchService, StoredPoint
 from quaterion_models.encoders.extras.optional_import import import_optional
 
 STATIC = Path(__file__).parent / "static"
@@ -133,16 +134,31 @@ def parse_encode(data: dict[str, Any], limits: Limits) -> list[str]:
     return [_text(obj, f"objects[{i}]", limits) for i, obj in enumerate(objects)]
 
 
-def parse_search(data: dict[str, Any], limits: Limits) -> tuple[str, int, bool]:
-    """The (query, limit, baseline) of a `/search` body; `baseline: true` asks for the frozen
+def parse_search(data: dict[str, Any], limits: Limits) -> tuple[str | StoredPoint, int, bool]:
+    """The (query, limit, baseline) of a `/search` body: the query is a text (`"query"`) or a
+    stored point (`"id"`: search with its stored vectors); `baseline: true` asks for the frozen
     encoder's hits beside the trained model's (when the store has them).
 
     Args:
         data: the parsed request body.
         limits: the service's limits.
     """
-    _fields(data, ("query",), ("limit", "baseline"))
-    query = _text(data["query"], "'query'", limits)
+    _fields(data, (), ("query", "id", "limit", "baseline"))
+    if ("query" in data) == ("id" in data):
+        raise ApiError(422, "send either 'query' (a text) or 'id' (a stored point), not both")
+    if "id" in data:
+        point_id = data["id"]
+        if isinstance(point_id, str) and point_id.isascii() and point_id.isdigit():
+            point_id = int(point_id)  # the page sends ids as strings: they exceed 2**53
+        if isinstance(point_id, bool) or not isinstance(point_id, int) or point_id < 0:
+            raise ApiError(
+                422,
+                f"'id' must be a stored point's id (an integer, or its decimal string), got "
+                f"{_json_type(point_id)}",
+            )
+        query: str | StoredPoint = StoredPoint(point_id)
+    else:
+        query = _text(data["query"], "'query'", limits)
     limit = data.get("limit", 10)
     if isinstance(limit, bool) or not isinstance(limit, int):
         raise ApiError(422, f"'limit' must be an integer, got {_json_type(limit)}")
@@ -155,7 +171,10 @@ def parse_search(data: dict[str, Any], limits: Limits) -> tuple[str, int, bool]:
 
 
 def create_app(
-    service: SearchService, limits: Limits | None = None, api_key: str | None = None
+    service: SearchService,
+    limits: Limits | None = None,
+    api_key: str | None = None,
+    max_wait_s: float = 0.01,
 ) -> Any:
     """The FastAPI application serving `service`; with `api_key`, every API route needs it
     (`Authorization: Bearer KEY` or `X-API-Key: KEY`); the page and `/health` stay open.
@@ -164,6 +183,8 @@ def create_app(
         service: the loaded servable and store.
         limits: request limits (default: `Limits()`).
         api_key: a key every API request must carry, or None.
+        max_wait_s: under load, how long a batch that is not full waits for more requests
+            (see `MicroBatcher`); whole batches of length-ordered texts pad less.
     """
     fastapi = import_optional("fastapi", "serve", "quaterion serve")
     from fastapi import Request  # annotations below are evaluated: FastAPI reads them
@@ -173,8 +194,10 @@ def create_app(
 
     limits = limits or Limits()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quaterion-model")
-    encoder = MicroBatcher(service.encode_batch, executor, limits.max_batch, size=len)
-    searcher = MicroBatcher(service.search_batch, executor, limits.max_batch)
+    encoder = MicroBatcher(
+        service.encode_batch, executor, limits.max_batch, size=len, max_wait_s=max_wait_s
+    )
+    searcher = MicroBatcher(service.search_batch, executor, limits.max_batch, max_wait_s=max_wait_s)
 
     @asynccontextmanager
     async def lifespan(app: Any):
@@ -219,6 +242,8 @@ def create_app(
             return await batcher.submit(item)
         except (TypeError, ValueError) as exc:  # the encoder cannot take these objects
             raise ApiError(422, str(exc)) from exc
+        except LookupError as exc:  # a stored point that is not there
+            raise ApiError(404, exc.args[0] if exc.args else str(exc)) from exc
 
     @app.get("/", include_in_schema=False)
     async def page() -> Any:

@@ -29,8 +29,11 @@ class MicroBatcher(Generic[Item, Result]):
         max_batch: most units (see `size`) per call.
         size: units an item counts for (e.g. the objects of one `/encode` request); an item
             larger than `max_batch` runs alone.
-        max_wait_s: how long a batch that is not full waits for more items before it runs (0:
-            only what queued while the previous batch ran).
+        max_wait_s: under load (the previous batch held more than one item), how long a
+            batch that is not full waits for more items before it runs; 0: only what queued
+            while the previous batch ran. Without the wait, concurrent clients settle into two
+            alternating half batches (one runs while the other's clients send their next
+            request). A lone request on an idle service never waits.
     """
 
     def __init__(
@@ -43,12 +46,15 @@ class MicroBatcher(Generic[Item, Result]):
     ):
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if not max_wait_s >= 0:
+            raise ValueError(f"max_wait_s must be at least 0, got {max_wait_s}")
         self.process = process
         self.executor = executor
         self.max_batch = max_batch
         self.size = size
         self.max_wait_s = max_wait_s
         self.calls = 0  # batches processed: what the batching saves is requests - calls
+        self._last_batch = 0  # items of the previous batch: more than one means load
         self._queue: deque[tuple[Item, asyncio.Future[Result]]] = deque()
         self._worker: asyncio.Task[None] | None = None
 
@@ -67,9 +73,14 @@ class MicroBatcher(Generic[Item, Result]):
     async def _drain(self) -> None:
         """Run batches until the queue is empty."""
         while self._queue:
-            if self.max_wait_s > 0 and self._queued_units() < self.max_batch:
+            if (
+                self.max_wait_s > 0
+                and self._last_batch > 1
+                and self._queued_units() < self.max_batch
+            ):
                 await asyncio.sleep(self.max_wait_s)
             batch = self._take_batch()
+            self._last_batch = len(batch)
             await self._run(batch)
 
     def _queued_units(self) -> int:

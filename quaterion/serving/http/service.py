@@ -52,6 +52,12 @@ def shown(payload: dict[str, Any]) -> dict[str, Any]:
     return {"group": group_of(payload), "object": payload.get("text"), "kind": "text"}
 
 
+def _ids(point_id: Any) -> dict[str, Any]:
+    """A point's `id`, and `ref`, the same id as a string: ids derived from content take 63
+    bits, more than a JavaScript number holds exactly, so the page searches by `ref`."""
+    return {"id": int(point_id), "ref": str(int(point_id))}
+
+
 def nearest_other(vectors: Tensor, chunk_size: int = 1024) -> tuple[Tensor, Tensor]:
     """For each unit row of `vectors` `[N, D]`: (index of its most similar other row `[N]`,
     that cosine similarity `[N]`). Needs N >= 2.
@@ -80,6 +86,8 @@ class Inspection:
         confused: how many points that is, for the servable's vectors.
         baseline_confused: the same count for the frozen encoder's vectors, or None.
         total: number of points inspected.
+        grouped: whether the points carry groups; a store of pairs (objects with a pair
+            score, no group) has no confusions to show (`confused` is 0).
     """
 
     points: list[dict[str, Any]]  # x, y (PCA of the servable's vectors), group, object, kind
@@ -87,6 +95,7 @@ class Inspection:
     confused: int  # how many points that is, for the servable's vectors
     baseline_confused: int | None  # the same count for the frozen encoder's vectors
     total: int
+    grouped: bool = True  # False for a store of pairs: no groups, no confusions
 
     def as_json(self) -> dict[str, Any]:
         """The inspection as a JSON-serialisable dict."""
@@ -101,6 +110,7 @@ def inspect_points(
 ) -> Inspection:
     """Map (2-D PCA, by group) and confusions (points whose nearest other point is in another
     group, most similar wrong neighbour first) of stored points `ids` `[N]`, `vectors` `[N, D]`.
+    Points without groups (a store of pairs) get the map alone.
 
     Args:
         ids: `[N]` point ids.
@@ -111,20 +121,21 @@ def inspect_points(
     groups = [group_of(payload) for payload in payloads]
     coords = pca_2d(vectors) if len(vectors) else torch.zeros(0, 2)
     points = [
-        {"id": int(point_id), "x": float(x), "y": float(y), **shown(payload)}
+        {**_ids(point_id), "x": float(x), "y": float(y), **shown(payload)}
         for point_id, (x, y), payload in zip(ids.tolist(), coords.tolist(), payloads, strict=True)
     ]
-    if len(vectors) < 2:
-        return Inspection(points, [], 0, None, len(vectors))
+    grouped = any(group is not None for group in groups)
+    if len(vectors) < 2 or not grouped:
+        return Inspection(points, [], 0, None, len(vectors), grouped)
     neighbour, score = nearest_other(F.normalize(vectors, dim=1))
     wrong = [i for i, j in enumerate(neighbour.tolist()) if groups[i] != groups[j]]
     wrong.sort(key=lambda i: (-float(score[i]), int(ids[i])))
     confusions = [
         {
-            "id": int(ids[i]),
+            **_ids(ids[i]),
             "score": float(score[i]),
             **shown(payloads[i]),
-            "neighbour": {"id": int(ids[neighbour[i]]), **shown(payloads[neighbour[i]])},
+            "neighbour": {**_ids(ids[neighbour[i]]), **shown(payloads[neighbour[i]])},
         }
         for i in wrong[:MAX_CONFUSIONS]
     ]
@@ -268,36 +279,49 @@ class SearchService:
         return out
 
     def search_batch(self, requests: list[tuple[Any, int, bool]]) -> list[dict[str, Any]]:
-        """Hits of every `(query, limit, baseline)`, from one encoder pass over all queries
-        and one store call per store; the frozen baseline's store is searched only for the
-        queries that ask for it (and when the store has one).
+        """Hits of every `(query, limit, baseline)`, from one encoder pass over all the raw
+        queries and one store call per store; a `StoredPoint` query searches with the vectors
+        stored for that point (nothing is encoded). The frozen baseline's store is searched
+        only for the queries that ask for it (and when the store has one). A missing stored
+        point raises a LookupError.
 
         Args:
-            requests: `(query, limit, baseline)` of each queued /search request.
+            requests: `(query, limit, baseline)` of each queued /search request; a query is a
+                raw object or a `StoredPoint`.
         """
-        queries = [request[0] for request in requests]
         k = max(request[1] for request in requests)
+        stored = [i for i, request in enumerate(requests) if isinstance(request[0], StoredPoint)]
+        raw = [i for i, request in enumerate(requests) if i not in set(stored)]
         wanted = [i for i, request in enumerate(requests) if request[2]]
-        batch_size = self.encode_batch_size
-        if self.baseline is None or not wanted:
-            trained = self.model.encode(queries, batch_size=batch_size, to_numpy=False)
-            frozen = None
-        else:
-            frozen, trained = encode_with_baseline(
-                self.model, queries, batch_size=batch_size, baseline=self.baseline
-            )
+        with_baseline = self.baseline_store is not None and bool(wanted)
+        trained = torch.zeros(len(requests), self.store.dim)
+        frozen = torch.zeros(len(requests), self.baseline_store.dim) if with_baseline else None
+        answers: list[dict[str, Any]] = [{} for _ in requests]
+        if raw:
+            queries = [requests[i][0] for i in raw]
+            batch_size = self.encode_batch_size
+            if frozen is None:
+                trained[raw] = self.model.encode(queries, batch_size=batch_size, to_numpy=False)
+            else:
+                frozen[raw], trained[raw] = encode_with_baseline(
+                    self.model, queries, batch_size=batch_size, baseline=self.baseline
+                )
+        if stored:
+            ids = [requests[i][0].id for i in stored]
+            vectors, payloads = _stored(self.store, ids)
+            trained[stored] = vectors
+            for index, point_id, payload in zip(stored, ids, payloads, strict=True):
+                answers[index]["query"] = {**_ids(point_id), **shown(payload)}
+            if frozen is not None:
+                frozen[stored] = _stored(self.baseline_store, ids)[0]
         found = _hits(self.store.search(trained, k=k))
-        base: dict[int, list[dict[str, Any]]] = {}
         if frozen is not None:
             frozen_hits = _hits(self.baseline_store.search(frozen[wanted], k=k))
-            base = dict(zip(wanted, frozen_hits, strict=True))
-        out = []
-        for index, (_, limit, _) in enumerate(requests):
-            answer: dict[str, Any] = {"hits": found[index][:limit]}
-            if index in base:
-                answer["baseline"] = base[index][:limit]
-            out.append(answer)
-        return out
+            for index, hits in zip(wanted, frozen_hits, strict=True):
+                answers[index]["baseline"] = hits[: requests[index][1]]
+        for index, request in enumerate(requests):
+            answers[index]["hits"] = found[index][: request[1]]
+        return answers
 
     def inspection(self) -> Inspection:
         """The page's map and confusions, computed on first use."""
@@ -309,11 +333,36 @@ class SearchService:
         return self._inspection
 
 
+@dataclass(frozen=True)
+class StoredPoint:
+    """A `/search` query that is a stored point: the search uses its stored vectors.
+
+    Args:
+        id: the point's id.
+    """
+
+    id: int
+
+
+def _stored(store: VectorStore, ids: list[int]) -> tuple[Tensor, list[dict[str, Any]]]:
+    """Vectors `[len(ids), dim]` and payloads of the stored points `ids`, or a LookupError
+    naming the first missing one."""
+    found, vectors, payloads = store.retrieve(ids)
+    rows = {point_id: row for row, point_id in enumerate(found.tolist())}
+    missing = [point_id for point_id in ids if point_id not in rows]
+    if missing:
+        raise LookupError(
+            f"no stored point has id {missing[0]}; pick the id of a hit or of a point on the map"
+        )
+    order = [rows[point_id] for point_id in ids]
+    return vectors[order], [payloads[row] for row in order]
+
+
 def _hits(result: Any) -> list[list[dict[str, Any]]]:
     """Per query, `{"id", "score", "group", "object", "kind"}` of each hit, best first."""
     return [
         [
-            {"id": point_id, "score": score, **shown(payload)}
+            {**_ids(point_id), "score": score, **shown(payload)}
             for point_id, score, payload in zip(ids, scores, payloads, strict=False)
             if point_id >= 0
         ]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from quaterion.serving.http import Limits, SearchService, create_app
+from quaterion.serving.http.service import StoredPoint
 from tests.quaterion.serving.conftest import same_group
 
 pytest.importorskip("fastapi")
@@ -77,6 +78,34 @@ def test_baseline_hits_are_the_frozen_encoders_neighbours(client, service):
     assert [hit["id"] for hit in answer["baseline"]] == expected.ids[0].tolist()
 
 
+def test_a_stored_point_as_the_query_searches_with_its_stored_vectors(client, service):
+    ids, vectors, payloads = service.store.points()
+    frozen_ids, frozen_vectors, _ = service.baseline_store.points()
+    point = int(ids[5])
+    body = {"id": point, "limit": 4, "baseline": True}
+    answer = client.post("/search", json=body).json()
+    shown = {"id": point, "ref": str(point), "group": payloads[5]["label"], **_shown(payloads[5])}
+    assert answer["query"] == shown
+    by_ref = client.post("/search", json={**body, "id": str(point)}).json()  # as the page does
+    assert by_ref == answer
+    expected = service.store.search(vectors[5:6], k=4)
+    assert [hit["id"] for hit in answer["hits"]] == expected.ids[0].tolist()
+    assert answer["hits"][0]["id"] == point and answer["hits"][0]["score"] == pytest.approx(1)
+    row = frozen_ids.tolist().index(point)  # the baseline holds the same point, same id
+    frozen = service.baseline_store.search(frozen_vectors[row : row + 1], k=4)
+    assert [hit["id"] for hit in answer["baseline"]] == frozen.ids[0].tolist()
+    # mixed in one batch with texts and a missing point: each gets its own answer
+    mixed = [("soup", 2, False), (StoredPoint(point), 2, False), (StoredPoint(99999), 2, True)]
+    with pytest.raises(LookupError, match="no stored point has id 99999"):
+        service.search_batch(mixed)
+    answers = service.search_batch(mixed[:2])
+    assert answers[1]["hits"][0]["id"] == point and "query" not in answers[0]
+
+
+def _shown(payload):
+    return {"object": payload["text"], "kind": "text"}
+
+
 def test_baseline_hits_only_when_asked_and_mixed_batches_answer_each_as_asked(client, service):
     assert "baseline" not in client.post("/search", json={"query": "soup", "limit": 2}).json()
     texts = ["soup", "a hammer", "a dog", "bread", "pliers", "a cow"]
@@ -98,8 +127,16 @@ def test_baseline_hits_only_when_asked_and_mixed_batches_answer_each_as_asked(cl
         ({"query": ["a"]}, 422, "'query' must be a string, got an array"),
         ({"query": "   "}, 422, "'query' is empty"),
         ({"query": "x" * 201}, 413, "'query' has 201 characters; the limit is 200"),
-        ({}, 422, "missing field 'query'"),
-        ({"query": "a", "k": 3}, 422, "unknown field 'k'; valid fields: query, limit, baseline"),
+        ({}, 422, "send either 'query' (a text) or 'id' (a stored point), not both"),
+        ({"query": "a", "id": 3}, 422, "send either 'query' (a text) or 'id' (a stored point)"),
+        ({"id": "3a"}, 422, "'id' must be a stored point's id (an integer, or its decimal"),
+        ({"id": -1}, 422, "'id' must be a stored point's id"),
+        ({"id": 12345}, 404, "no stored point has id 12345; pick the id of a hit"),
+        (
+            {"query": "a", "k": 3},
+            422,
+            "unknown field 'k'; valid fields: query, id, limit, baseline",
+        ),
         ({"query": "a", "baseline": 1}, 422, "'baseline' must be true or false, got a number"),
         ({"query": "a", "limit": 21}, 422, "'limit' must be between 1 and 20, got 21"),
         ({"query": "a", "limit": 0}, 422, "'limit' must be between 1 and 20, got 0"),

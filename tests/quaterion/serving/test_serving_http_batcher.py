@@ -3,6 +3,7 @@ item fails alone."""
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -75,3 +76,26 @@ def test_a_failing_item_gets_its_error_and_the_others_their_results(executor):
 def test_max_batch_must_be_positive(executor):
     with pytest.raises(ValueError, match="max_batch must be at least 1"):
         MicroBatcher(lambda items: items, executor, max_batch=0)
+
+
+def test_under_load_a_batch_that_is_not_full_waits_for_more_but_a_lone_request_does_not(
+    executor,
+):
+    recorder = Recorder()
+    recorder.release.set()
+    batcher = MicroBatcher(recorder, executor, max_batch=8, max_wait_s=0.5)
+
+    async def main():
+        started = time.perf_counter()
+        await batcher.submit("alone")  # an idle service: no wait
+        alone = time.perf_counter() - started
+        await asyncio.gather(batcher.submit("a"), batcher.submit("b"))  # a batch of 2: load
+        late = asyncio.create_task(batcher.submit("c"))
+        await asyncio.sleep(0.1)  # within the window: joins c's batch
+        await asyncio.gather(late, batcher.submit("d"))
+        return alone
+
+    assert asyncio.run(main()) < 0.4
+    assert recorder.batches == [["alone"], ["a", "b"], ["c", "d"]]
+    with pytest.raises(ValueError, match="max_wait_s must be at least 0"):
+        MicroBatcher(recorder, executor, max_wait_s=-1)

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,14 +50,14 @@ def demo_output(tmp_path_factory):
     return output
 
 
-@pytest.fixture(scope="module")
-def served(demo_output):
-    """Base URL of `quaterion serve` running on the demo's servable and store."""
+@contextmanager
+def serving(servable: Path, store: Path):
+    """Base URL of `quaterion serve` (a subprocess) on `servable` and `store`."""
     pytest.importorskip("uvicorn")
     httpx = pytest.importorskip("httpx")
     port = free_port()
-    command = [sys.executable, "-m", "quaterion.cli", "serve", str(demo_output / "servable")]
-    command += ["--store", str(demo_output / "qdrant"), "--port", str(port)]
+    command = [sys.executable, "-m", "quaterion.cli", "serve", str(servable)]
+    command += ["--store", str(store), "--port", str(port)]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -75,6 +76,13 @@ def served(demo_output):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served(demo_output):
+    """Base URL of `quaterion serve` running on the demo's servable and store."""
+    with serving(demo_output / "servable", demo_output / "qdrant") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +127,18 @@ def test_page_searches_compares_maps_and_lists_confusions(browser, served, tmp_p
     top = columns.nth(0).locator("li").nth(0).locator(".group").inner_text()
     assert top == "noun.food"  # a dessert query finds food
 
+    # a result picked as the query: the search runs with its stored vectors
+    picked = columns.nth(0).locator("li").nth(2).locator(".object")
+    text = picked.inner_text().strip()
+    picked.click()
+    page.wait_for_selector("#query-shown:not([hidden])")
+    assert text in page.inner_text("#query-shown")
+    page.wait_for_function(
+        "document.querySelector('#results .column li .object')?.innerText.trim() === " + repr(text)
+    )
+    first_hit = page.locator("#results .column").nth(0).locator("li").nth(0)
+    assert float(first_hit.locator(".score").inner_text()) == pytest.approx(1, abs=2e-3)
+
     page.hover("#map circle >> nth=0")
     tooltip = page.wait_for_selector("#tooltip:not([hidden])")
     assert tooltip.inner_text().strip()
@@ -137,6 +157,85 @@ def test_page_searches_compares_maps_and_lists_confusions(browser, served, tmp_p
     page.fill("#query", QUERY)
     page.click("button[type=submit]")
     page.wait_for_selector("#search-error:text-is('')", state="attached")
+    page.wait_for_selector("#query-shown", state="hidden")  # a typed query is in the box
     page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert outside == []  # nothing fetched from outside the service
+
+
+@pytest.fixture(scope="module")
+def image_store(tmp_path_factory):
+    """An image servable (frozen EfficientNet-Lite0 and a seeded linear head) and a store of
+    48 Fashion-MNIST images it indexed with their classes, written through the Python API."""
+    pytest.importorskip("qdrant_edge")
+    import torch
+
+    from quaterion.data import fashion_mnist_groups
+    from quaterion.serving.baseline import encode_with_baseline
+    from quaterion.serving.indexing import index_objects
+    from quaterion.serving.payloads import object_payload
+    from quaterion_models import SimilarityModel
+    from quaterion_models.encoders.extras import EfficientNetLite0Encoder
+    from quaterion_models.heads import LinearHead
+
+    try:
+        samples = fashion_mnist_groups("train", limit=48)
+        encoder = EfficientNetLite0Encoder(image_size=32)
+    except (FileNotFoundError, ImportError, OSError) as exc:
+        pytest.skip(f"Fashion-MNIST or EfficientNet-Lite0 is not installed: {exc}")
+    torch.manual_seed(0)
+    model = SimilarityModel(encoder, LinearHead(encoder.embedding_size, 16))
+    root = tmp_path_factory.mktemp("images")
+    model.save(root / "servable")
+    images, labels = [s.obj for s in samples], [s.group for s in samples]
+    frozen, trained = encode_with_baseline(model, images, batch_size=16)
+    payloads = [
+        {"label": g, **object_payload(image)} for image, g in zip(images, labels, strict=True)
+    ]
+    index_objects(
+        str(root / "store"), str(root / "servable"), images, labels, payloads, trained, frozen
+    )
+    return root
+
+
+def test_an_image_store_shows_images_and_searches_with_a_picked_image(browser, image_store):
+    with serving(image_store / "servable", image_store / "store") as url:
+        page = browser.new_page(viewport={"width": 1200, "height": 1400})
+        page.goto(url + "/")
+        page.wait_for_function("document.querySelectorAll('#map circle').length === 48")
+        page.hover("#map circle >> nth=3")
+        image = page.wait_for_selector("#tooltip:not([hidden]) img")
+        assert image.get_attribute("src").startswith("data:image/png;base64,")
+        assert page.locator("#confusions tbody tr img").count() > 0  # objects as images
+        page.fill("#limit", "4")
+        page.click("#map circle >> nth=3")  # the point as the query
+        page.wait_for_selector("#query-shown:not([hidden]) img")
+        page.wait_for_selector("#results .column ol.hits li img")
+        columns = page.locator("#results .column")
+        assert columns.count() == 2
+        for column in range(2):
+            hits = columns.nth(column).locator("li")
+            assert hits.count() == 4 and hits.locator("img").count() == 4
+        query_src = page.get_attribute("#query-shown img", "src")
+        assert columns.nth(0).locator("li img").nth(0).get_attribute("src") == query_src
+        assert page.inner_text("#search-error") == ""
+
+
+def test_a_store_of_pairs_shows_a_map_and_no_confusions(browser, demo_output, tmp_path):
+    rows = [f'"query {i}","answer number {i}",{i % 2}' for i in range(12)]
+    (tmp_path / "pairs.csv").write_text("obj_a,obj_b,score\n" + "\n".join(rows) + "\n")
+    servable, store = demo_output / "servable", tmp_path / "store"
+    assert main(["index", str(servable), str(tmp_path / "pairs.csv"), "--store", str(store)]) == 0
+    with serving(servable, store) as url:
+        page = browser.new_page(viewport={"width": 1200, "height": 1000})
+        page.goto(url + "/")
+        page.wait_for_function("document.querySelectorAll('#map circle').length === 12")
+        page.wait_for_selector("#confusion-section", state="hidden")
+        assert page.locator("#legend li").count() == 0
+        assert "pairs" in page.inner_text("#map-title")
+        page.fill("#query", "answer number 3")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#results .column ol.hits li")
+        first = page.locator("#results .column").nth(0).locator("li").nth(0)
+        assert first.locator(".object").inner_text() == "answer number 3"
+        assert first.locator(".group").count() == 0  # a pair score is no group

@@ -152,3 +152,30 @@ def test_serve_refuses_an_unset_api_key_variable(servable, store, capsys, monkey
 def test_serve_on_a_directory_without_a_store_names_the_fix(servable, tmp_path, capsys):
     assert main(["serve", str(servable), "--store", str(tmp_path)]) == 1
     assert "create one with `quaterion index" in capsys.readouterr().err
+
+
+def test_a_store_of_pairs_gets_a_map_and_no_confusions(servable, groups, tmp_path):
+    """Pairs carry a pair score, not a group: nothing may be shown as confused."""
+    from quaterion.serving.http import SearchService
+
+    texts = [text for members in groups.values() for text in members]
+    rows = [
+        f'"{a}","{b}",{int(i % 3 == 0)}'
+        for i, (a, b) in enumerate(zip(texts[:-1], texts[1:], strict=True))
+    ]
+    data = tmp_path / "pairs.csv"
+    data.write_text("obj_a,obj_b,score\n" + "\n".join(rows) + "\n")
+    assert main(["index", str(servable), str(data), "--store", str(tmp_path / "store")]) == 0
+    service = SearchService.open(str(servable), str(tmp_path / "store"))
+    try:
+        _, _, payloads = service.store.points()
+        assert all("pair_score" in p and "label" not in p for p in payloads)
+        inspection = service.inspection()
+        assert inspection.grouped is False and inspection.confusions == []
+        assert inspection.confused == 0 and inspection.baseline_confused is None
+        assert len(inspection.points) == len(payloads) == len(set(texts[1:]))
+        assert {point["group"] for point in inspection.points} == {None}
+    finally:
+        service.close()
+    grouped = inspect_points(torch.arange(3), torch.eye(3), [{"label": g} for g in "aab"])
+    assert grouped.grouped is True

@@ -136,3 +136,21 @@ def test_missing_backend_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "qdrant_edge", None)
     with pytest.raises(ImportError, match=r"quaterion\[qdrant\]"):
         QdrantEdgeStore(tmp_path / "x", dim=2)
+
+
+@pytest.mark.parametrize("backend", ["edge", "client"])
+def test_retrieve_gives_stored_points_in_the_order_asked_and_leaves_out_missing(tmp_path, backend):
+    vectors = torch.nn.functional.normalize(clustered(40, 8, seed=5), dim=1)
+    payloads = [{"row": i} for i in range(40)]
+    if backend == "edge":
+        store = QdrantEdgeStore(tmp_path / "shard", dim=8)
+    else:
+        store = QdrantClientStore("c", dim=8, location=":memory:")
+    with store:
+        store.upsert(list(range(40)), vectors, payloads)
+        ids, found, stored = store.retrieve([7, 999, 3])
+        assert ids.tolist() == [7, 3]
+        assert torch.allclose(found, vectors[[7, 3]], atol=1e-6)
+        assert stored == [payloads[7], payloads[3]]
+        empty_ids, empty, none = store.retrieve([1234])
+        assert empty_ids.tolist() == [] and empty.shape == (0, 8) and none == []

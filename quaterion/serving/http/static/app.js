@@ -38,9 +38,14 @@ function groupBadge(group) {
   return badge;
 }
 
-function objectNode(item) {
+function objectNode(item, pickable = true) {
   const span = document.createElement("span");
   span.className = "object";
+  if (pickable && item.ref) {  // a stored object: click to search with it
+    span.classList.add("pick");
+    span.title = "search with this object";
+    span.addEventListener("click", () => searchById(item.ref));
+  }
   if (item.kind === "image" && item.object) {
     const img = document.createElement("img");
     img.src = item.object;
@@ -64,20 +69,35 @@ function hitList(title, hits) {
     const score = document.createElement("span");
     score.className = "score";
     score.textContent = hit.score.toFixed(3);
-    li.append(score, groupBadge(hit.group), objectNode(hit));
+    li.append(score);
+    if (hit.group !== null && hit.group !== undefined) li.append(groupBadge(hit.group));
+    li.append(objectNode(hit));
     list.append(li);
   }
   column.append(heading, list);
   return column;
 }
 
-async function search(event) {
-  event.preventDefault();
+function showQuery(query) {
+  const box = $("query-shown");
+  if (typeof query === "string" || !query) {  // a typed text: it is in the search box
+    box.replaceChildren();
+    box.hidden = true;
+    return;
+  }
+  const label = document.createElement("span");
+  label.textContent = "query: stored object #" + query.ref;
+  box.replaceChildren(label);
+  if (query.group !== null && query.group !== undefined) box.append(groupBadge(query.group));
+  box.append(objectNode(query, false));
+  box.hidden = false;
+}
+
+async function runSearch(body) {
   $("search-error").textContent = "";
   try {
-    const answer = await api("/search", {
-      query: $("query").value, limit: Number($("limit").value), baseline: true,
-    });
+    const answer = await api("/search", { ...body, limit: Number($("limit").value), baseline: true });
+    showQuery(answer.query);
     const columns = [hitList("trained model", answer.hits)];
     if (answer.baseline) columns.push(hitList("frozen encoder (baseline)", answer.baseline));
     $("results").replaceChildren(...columns);
@@ -86,7 +106,17 @@ async function search(event) {
   }
 }
 
-function drawMap(points) {
+function search(event) {
+  event.preventDefault();
+  return runSearch({ query: $("query").value });
+}
+
+function searchById(ref) {  // ids exceed 2**53: sent as the decimal string the service gave
+  window.scrollTo(0, 0);
+  return runSearch({ id: ref });
+}
+
+function drawMap(points, grouped) {
   const svg = $("map");
   const ns = "http://www.w3.org/2000/svg";
   const [width, height, pad] = [600, 420, 12];
@@ -101,9 +131,10 @@ function drawMap(points) {
     dot.setAttribute("cx", sx(point.x).toFixed(1));
     dot.setAttribute("cy", sy(point.y).toFixed(1));
     dot.setAttribute("r", "4");
-    dot.setAttribute("fill", colourOf(point.group));
+    dot.setAttribute("fill", grouped ? colourOf(point.group) : PALETTE[0]);
+    dot.addEventListener("click", () => searchById(point.ref));
     dot.addEventListener("mouseenter", () => {
-      tooltip.replaceChildren(groupBadge(point.group), objectNode(point));
+      tooltip.replaceChildren(...(grouped ? [groupBadge(point.group)] : []), objectNode(point, false));
       tooltip.hidden = false;
     });
     dot.addEventListener("mousemove", (event) => {
@@ -114,7 +145,8 @@ function drawMap(points) {
     dot.addEventListener("mouseleave", () => { tooltip.hidden = true; });
     svg.append(dot);
   }
-  const legend = [...new Set(points.map((p) => String(p.group)))].sort().map((group) => {
+  const groups = grouped ? [...new Set(points.map((p) => String(p.group)))] : [];
+  const legend = groups.sort().map((group) => {
     const li = document.createElement("li");
     li.append(groupBadge(group));
     return li;
@@ -123,6 +155,11 @@ function drawMap(points) {
 }
 
 function drawConfusions(inspection) {
+  if (!inspection.grouped) {  // a store of pairs: no groups, so nothing is confused
+    $("confusion-section").hidden = true;
+    $("map-title").textContent = "(PCA of the trained embeddings; the store holds pairs, not groups)";
+    return;
+  }
   const summary = `${inspection.confused} of ${inspection.total} indexed objects have their ` +
     "nearest neighbour in another group" +
     (inspection.baseline_confused === null ? "" : ` (frozen encoder: ${inspection.baseline_confused})`) +
@@ -149,7 +186,7 @@ async function start() {
     $("health").textContent = `${health.model} · ${health.points} points in ${health.store} · ` +
       `${health.embedding_size}-d` + (health.baseline ? " · with frozen baseline" : "");
     const inspection = await api("/inspect");
-    drawMap(inspection.points);
+    drawMap(inspection.points, inspection.grouped);
     drawConfusions(inspection);
   } catch (error) {
     $("health").textContent = error.message;
