@@ -1,10 +1,6 @@
-"""Training from a full cache: batches are index tensors into stored rows and targets.
-
-A DataLoader over the same sample indices with the same sampler as the given loader (so its
-shuffling, a user's batch sampler and Lightning's distributed sampler apply); the loader class's
-`index_targets` cuts each batch from the split's pre-collated targets and a row map per encoder
-turns object ids into cache rows. Nothing reads the data set, and nothing runs per sample.
-"""
+"""Training from a full cache: batches are index tensors into stored rows and into targets
+collated once (`index_targets`), drawn by the given loader's sampler; nothing reads the data set,
+and nothing runs per sample."""
 
 from __future__ import annotations
 
@@ -41,13 +37,16 @@ class RowMeta:
     """
 
     def __init__(self, ids: Tensor, meta: list[dict] | None):
-        self._ids, self._meta = ids, meta
+        self._ids, self._meta, self._id_list = ids, meta, None
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def __getitem__(self, position: int) -> dict:
-        return {} if self._meta is None else dict(self._meta[int(self._ids[position])])
+        if self._meta is None:
+            return {}
+        self._id_list = self._id_list or self._ids.tolist()  # once: a tensor read costs a µs
+        return dict(self._meta[self._id_list[position]])
 
     def __iter__(self) -> Iterator[dict]:
         return (self[position] for position in range(len(self)))

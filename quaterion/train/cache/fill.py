@@ -1,10 +1,6 @@
-"""The fill: one inference pass of the frozen encoders over a split, in large batches.
-
-Loader workers do the per-object work (`FillCollator`); the main process gives objects their
-rows (`RowMap`) and runs the encoders. The same pass fingerprints the data for `save_dir`. Texts
-are encoded in batches of similar length, their rows in the order read. Under DDP each process
-encodes every world-th batch and the rows are exchanged.
-"""
+"""The fill: one inference pass of the frozen encoders over a split, in large batches. Loader
+workers do the per-object work (`FillCollator`), the main process assigns rows (`RowMap`) and
+runs the encoders; under DDP each process encodes every world-th batch and rows are exchanged."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""On-disk cache: `<save_dir>/<encoder>/<split>.safetensors` (one tensor `rows` [N, D]) and a JSON
-manifest beside it (fingerprints, shape, dtype, checksum), each written to a temporary name and
-renamed, the manifest last. Rows open memory-mapped (a cache larger than memory trains from the
-page cache); a file that does not match its manifest is reported and rebuilt, never used.
-"""
+"""On-disk cache: `<save_dir>/<encoder>/<split>.safetensors` (`rows` [N, D], opened memory-mapped)
+and a JSON manifest (fingerprints, shape, dtype, checksum) written after it, both atomically; a
+file that does not match its manifest is reported and rebuilt, never used."""
 
 from __future__ import annotations
 
