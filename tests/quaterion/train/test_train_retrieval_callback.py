@@ -260,6 +260,7 @@ def test_ddp_processes_rank_their_share_and_agree(kind, tmp_path):
 LIGHTNING_DDP_SCRIPT = Path(__file__).with_name("ddp_retrieval_callback_script.py")
 
 
+@pytest.mark.slow
 def test_lightning_ddp_fit_ranks_each_share_and_logs_monitors(tmp_path):
     """Through Lightning's own launcher: ``Quaterion.fit`` with ``devices=2, strategy="ddp"``,
     the cache on and the callback every epoch (a script, which the launcher re-executes)."""
