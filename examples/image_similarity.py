@@ -5,7 +5,13 @@ encoder runs once per image thanks to the cache; a stacked projection head, trai
 hard-mining triplet loss, maps its 1280-d features to a 128-d similarity space. The held-out
 images are scored with the original API: an `Evaluator` with `RetrievalRPrecision`.
 
+With `--views K` the training images are augmented (random crops and horizontal flips, drawn
+on every read by `AugmentedGroups`) and the cache keeps K augmented views of each image
+(`CacheConfig(views=K)`): the encoder still runs only in the fill, K times per image, and each
+epoch trains on one of the views.
+
     python examples/image_similarity.py            # 3000 train / 1000 held-out images
+    python examples/image_similarity.py --views 4  # the same on 4 augmented views per image
     python examples/image_similarity.py --small    # 160 / 80 images, for CI
 """
 
@@ -17,7 +23,7 @@ import pytorch_lightning as pl
 from torch.optim import Adam
 
 from quaterion import Quaterion, TrainableModel
-from quaterion.data import fashion_mnist_groups
+from quaterion.data import AugmentedGroups, fashion_mnist_groups
 from quaterion.dataset import GroupSimilarityDataLoader
 from quaterion.eval.evaluator import Evaluator
 from quaterion.eval.group import RetrievalRPrecision
@@ -32,15 +38,16 @@ IMAGE_SIZE = 64  # Fashion-MNIST's 28x28 images are upscaled to this side
 
 
 class ImageModel(TrainableModel):
-    def __init__(self, lr: float = 1e-3):
-        self.lr = lr
+    def __init__(self, lr: float = 1e-3, views: int = 1):
+        self.lr, self.views = lr, views
         super().__init__()
 
     def configure_encoders(self):
         return EfficientNetLite0Encoder(image_size=IMAGE_SIZE)  # frozen ImageNet weights
 
     def configure_caches(self):
-        return CacheConfig(CacheType.AUTO, batch_size=64)
+        # views > 1: the fill reads each (augmented) training image `views` times
+        return CacheConfig(CacheType.AUTO, batch_size=64, views=self.views)
 
     def configure_head(self, input_embedding_size: int):
         return StackedProjectionHead(input_embedding_size, output_sizes=[512, 128])
@@ -57,12 +64,14 @@ def r_precision(model: SimilarityModel, images: list) -> float:
     return float(Quaterion.evaluate(evaluator, images, model)["RetrievalRPrecision"])
 
 
-def main(small: bool = False) -> dict[str, float]:
+def main(small: bool = False, views: int = 1) -> dict[str, float]:
     pl.seed_everything(0, verbose=False)
     train_size, held_out_size = (160, 80) if small else (3000, 1000)
     images = fashion_mnist_groups("train", limit=train_size + held_out_size)
     train, held_out = images[:train_size], images[train_size:]
-    model = ImageModel()
+    model = ImageModel(views=views)
+    # one view: the plain images; several: each read is a new random crop and flip
+    data = AugmentedGroups(train, padding=2) if views > 1 else train
     trainer = pl.Trainer(
         max_epochs=2 if small else 15,
         logger=False,
@@ -72,7 +81,7 @@ def main(small: bool = False) -> dict[str, float]:
     Quaterion.fit(
         model,
         trainer,
-        GroupSimilarityDataLoader(train, batch_size=64, shuffle=True),
+        GroupSimilarityDataLoader(data, batch_size=64, shuffle=True),
         GroupSimilarityDataLoader(held_out, batch_size=64),
     )
     encoder = model.model.encoders["default"]
@@ -88,4 +97,6 @@ def main(small: bool = False) -> dict[str, float]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="tiny run, for CI")
-    main(parser.parse_args().small)
+    parser.add_argument("--views", type=int, default=1, help="augmented views cached per image")
+    arguments = parser.parse_args()
+    main(arguments.small, arguments.views)

@@ -11,3 +11,9 @@ def test_image_example_retrieves_same_class_images_above_chance():
     # 10 balanced classes: a random ranking gives R-precision ~0.1
     assert scores["r_precision_frozen"] > 0.2
     assert scores["r_precision_trained"] > 0.2
+
+
+def test_image_example_on_two_cached_augmented_views():
+    pytest.importorskip("efficientnet_lite_pytorch")
+    scores = load_example("image_similarity").main(small=True, views=2)
+    assert scores["r_precision_trained"] > 0.2
