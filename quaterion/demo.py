@@ -233,7 +233,7 @@ def run_demo(args: argparse.Namespace) -> int:
         make_head=lambda size: SkipConnectionHead(size),
         make_loss=lambda size: TripletLoss(margin=0.5, mining="hard"),
         lr=1e-2,
-        cache_dir=None if top else str(cache_dir),  # hidden states: kept in memory
+        cache_dir=str(cache_dir),
         encoder_lr=ENCODER_LR,
     )
     step = time.perf_counter()
@@ -242,7 +242,7 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     what = (
         f"the top {top} MiniLM layer{'s' * (top > 1)} and the head, on the cached output of "
-        f"the {MINILM_LAYERS - top} frozen ones"
+        f"the {MINILM_LAYERS - top} frozen ones ({cache_dir})"
         if top
         else f"the head on cached MiniLM embeddings ({cache_dir})"
     )

@@ -114,3 +114,50 @@ def precision_at_1(embeddings: Tensor, labels: Tensor) -> float:
     similarity = unit @ unit.T
     similarity.fill_diagonal_(-float("inf"))
     return (labels[similarity.argmax(dim=1)] == labels).float().mean().item()
+
+
+class PartlyTrainableModel(TrainableModel):
+    """`HuggingFaceEncoder(path, trainable_layers=1)` + linear head, its frozen bottom's hidden
+    states cached (CPU, fill batches of 4, in `save_dir` when given); `tweak(encoder)` may
+    change the encoder before the cache sees it."""
+
+    def __init__(self, path, save_dir=None, tweak=None, storage_dtype=None):
+        self.path, self.save_dir, self.tweak, self.storage_dtype = (
+            path,
+            save_dir,
+            tweak,
+            storage_dtype,
+        )
+        super().__init__()
+
+    def configure_encoders(self):
+        from quaterion_models.encoders.extras.huggingface_encoder import HuggingFaceEncoder
+
+        encoder = HuggingFaceEncoder(self.path, trainable_layers=1)
+        if self.tweak is not None:
+            with torch.no_grad():
+                self.tweak(encoder)
+        return encoder
+
+    def configure_caches(self):
+        from quaterion.train.cache import CacheConfig, CacheType
+
+        return CacheConfig(CacheType.CPU, save_dir=self.save_dir, batch_size=4,
+                           storage_dtype=self.storage_dtype)  # fmt: skip
+
+    def configure_head(self, input_embedding_size):
+        return LinearHead(input_embedding_size, output_size=8)
+
+    def configure_loss(self):
+        from quaterion.loss import TripletLoss
+
+        return TripletLoss(mining="hard")
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.model.parameters(), lr=0.01)
+
+
+def hidden_state_texts(count=16):
+    """`count` short texts of different lengths in two groups: `(text, group)`."""
+    words = ["dog", "cat", "market", "bond", "garden", "share", "puppy", "price"]
+    return [(" ".join(words[(i + j) % 8] for j in range(1 + i % 5)), i % 2) for i in range(count)]

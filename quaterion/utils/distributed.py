@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import atexit
 import functools
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -153,3 +155,37 @@ def broadcast_from_zero(tensor: Tensor) -> Tensor:
     shared = tensor.clone()
     dist.broadcast(shared, src=0)
     return shared
+
+
+def broadcast_object_from_zero(value: Any) -> Any:
+    """Rank 0's `value` (any picklable object) on every rank; `value` itself when not
+    distributed. For decisions that must agree, e.g. the fingerprints that decide whether a
+    stored cache is reused.
+
+    Args:
+        value: this rank's value; only rank 0's is kept.
+    """
+    if world_size() == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def on_any_rank(names: set[str], candidates: Iterable[str]) -> set[str]:
+    """The `candidates` that any rank put in its `names` (`names` itself when not distributed):
+    what one process must recompute, every process recomputes, so that each one joins the
+    same collectives.
+
+    Args:
+        names: this rank's choice, a subset of `candidates`.
+        candidates: every name any rank may choose, the same on every rank.
+    """
+    if world_size() == 1:
+        return set(names)
+    ordered = sorted(candidates)
+    flags = torch.tensor([name in names for name in ordered], dtype=torch.long)
+    if dist.get_backend() == "nccl":
+        flags = flags.cuda()
+    dist.all_reduce(flags)
+    return {name for name, flag in zip(ordered, flags.tolist(), strict=True) if flag}

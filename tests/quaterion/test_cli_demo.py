@@ -54,6 +54,7 @@ def test_tiny_demo_trains_the_top_layer_on_cached_lower_layers(tmp_path, capsys)
     assert main(["demo", *args, "--trainable-layers", "1"]) == 0
     out = capsys.readouterr().out
     assert "Trained the top 1 MiniLM layer and the head, on the cached output of the 5" in out
+    assert any((tmp_path / "cache").rglob("*.safetensors"))  # hidden states kept for a rerun
     row = re.search(r"r_precision\s+([\d.]+)\s+([\d.]+)\s+([-+][\d.]+)", out)
     assert row is not None and "+ top 1 + head" in out, out
     assert (

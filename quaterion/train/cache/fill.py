@@ -19,7 +19,12 @@ from torch.utils.data import DataLoader, IterableDataset
 from quaterion.dataset.train_collator import TrainCollator, pre_collate_fn_of
 from quaterion.train.cache import fingerprint as fp
 from quaterion.train.cache.in_memory_cache_encoder import InMemoryCacheEncoder, RaggedRows
-from quaterion.utils.distributed import gather_rows, rank_and_world
+from quaterion.utils.distributed import (
+    broadcast_object_from_zero,
+    gather_rows,
+    on_any_rank,
+    rank_and_world,
+)
 from quaterion_models.utils.batching import length_order
 from quaterion_models.utils.meta import merge_meta
 from quaterion_models.utils.progress import track
@@ -190,25 +195,30 @@ def fill_split(loader: Any, split: str, encoders: dict[str, InMemoryCacheEncoder
         write: write what was encoded to the store (rank 0 only).
         progress: draw a progress bar.
     """
-    fingerprints = {  # no weights are hashed without a store; ragged rows are kept in memory
+    fingerprints = {  # no weights are hashed without a store
         name: f"{fp.encoder_fingerprint(encoder.wrapped_encoder)}|{config.storage_dtype}"
         f"|key:{fp.callable_fingerprint(plan.key_extractors.get(name))}"
         for name, encoder in (encoders.items() if store is not None else ())
-        if not encoder.trainable
     }
+    # Under DDP, rank 0's fingerprints (transformers' save writes weights on rank 0 only), and
+    # what any process must encode, all encode: each fill pass exchanges rows collectively.
+    fingerprints = broadcast_object_from_zero(fingerprints)
     stored = {name: store.load(name, split, value) for name, value in fingerprints.items()}
-    encode = {name for name in encoders if stored.get(name) is None}
+    encode = on_any_rank({name for name in encoders if stored.get(name) is None}, encoders)
     args = (loader, split, encoders, plan.key_extractors, config, device, progress)
     fill = _pass(*args, encode, plan.full, store is not None)
-    for name in set(encoders) - encode:
-        (rows, data), where = stored[name], f"cache of encoder '{name}' ({split})"
-        if data == fill.fingerprint and len(rows) == fill.row_maps[name].size:
-            logger.info("Reusing the %s from %s", where, store.root)
-        else:
+    kept = set(encoders) - encode
+    stale = on_any_rank({name for name in kept if stored[name][1] != fill.fingerprint
+                         or len(stored[name][0]) != fill.row_maps[name].size}, kept)  # fmt: skip
+    for name in sorted(kept):
+        where = f"cache of encoder '{name}' ({split})"
+        if name in stale:
             logger.warning("Rebuilding the %s: the data changed since it was stored", where)
             encode.add(name)
-            rows = _pass(*args, {name}, False, False).tables[name]
-        fill.tables[name] = rows
+            fill.tables[name] = _pass(*args, {name}, False, False).tables[name]
+        else:
+            logger.info("Reusing the %s from %s", where, store.root)
+            fill.tables[name] = stored[name][0]
     for name in encode & set(fingerprints) if write else ():
         store.save(name, split, fill.tables[name], fingerprints[name], fill.fingerprint)
     for name, table in fill.tables.items():
@@ -267,8 +277,8 @@ def _pass(loader: Any, split: str, encoders: dict[str, InMemoryCacheEncoder],
             for number, positions in enumerate(window.batches):
                 index += 1
                 for name, module in modules.items():
-                    if index % world != rank and not encoders[name].trainable:
-                        continue  # another process's share (ragged rows: every process's)
+                    if index % world != rank:
+                        continue  # another process's share
                     with torch.inference_mode():
                         output = module(move_to_device(window.data[name][number], device))
                     values = output[0] if isinstance(output, tuple) else output
@@ -311,12 +321,19 @@ def _table(name: str, split: str, encoder: InMemoryCacheEncoder, parts: list, fi
     rows = torch.cat([rows for rows, _ in parts] or [torch.empty(0, dtype=torch.long)])
     bad = torch.tensor([index for index, _ in finite], dtype=torch.long)
     bad = bad[~torch.stack([flag for _, flag in finite]).cpu()] if finite else bad
-    if encoder.trainable:  # ragged rows: every process computed all of them
+    if encoder.trainable:  # ragged rows: each object's [length, D], exchanged with their lengths
         objects = [values for _, chunk in parts for values in chunk]
-        order = torch.argsort(rows).tolist()
-        offsets = torch.zeros(size + 1, dtype=torch.long)
-        offsets[1:] = torch.cumsum(torch.tensor([len(objects[i]) for i in order]), 0)
-        table = RaggedRows(torch.cat([objects[i] for i in order]), offsets.to(device))
+        width = encoder.fill_encoder.embedding_size
+        empty = torch.empty(0, width, dtype=dtype or torch.float32, device=device)
+        lengths = torch.tensor([len(values) for values in objects], dtype=torch.long)
+        rows, lengths, values, bad = gather_rows(rows, lengths, torch.cat(objects or [empty]), bad)
+        starts = torch.cumsum(lengths, 0) - lengths  # of each gathered object in `values`
+        order = torch.argsort(rows)
+        lengths, offsets = lengths[order], torch.zeros(size + 1, dtype=torch.long)
+        offsets[1:] = torch.cumsum(lengths, 0)
+        within = torch.arange(int(offsets[-1])) - torch.repeat_interleave(offsets[:-1], lengths)
+        positions = torch.repeat_interleave(starts[order], lengths) + within  # in row order
+        table = RaggedRows(values[positions.to(values.device)], offsets.to(device))
     else:
         empty = torch.empty(0, encoder.embedding_size, dtype=dtype or torch.float32, device=device)
         rows, values, bad = gather_rows(rows, torch.cat([v for _, v in parts] or [empty]), bad)

@@ -34,8 +34,14 @@ def tensor_checksum(tensor: torch.Tensor) -> str:
     return hashlib.blake2b(tensor_bytes(tensor), digest_size=DIGEST_SIZE).hexdigest()
 
 
+WEIGHT_FILES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
+
+
 def encoder_fingerprint(encoder: nn.Module) -> str:
-    """Hex digest of the encoder's class, configuration, tensors and saved files.
+    """Hex digest of the encoder's class, configuration, tensors and saved files. Of a partly
+    trainable encoder (`frozen_lower` is not None), only the tensors of its frozen bottom and
+    its saved files other than weights count: training its top leaves the hidden states its
+    bottom computed valid.
 
     Args:
         encoder: the encoder (the wrapped one, not its cache).
@@ -44,8 +50,10 @@ def encoder_fingerprint(encoder: nn.Module) -> str:
     digest.update(f"{type(encoder).__module__}.{type(encoder).__qualname__}\n{encoder!r}".encode())
     if callable(get_config := getattr(encoder, "get_config_dict", None)):
         digest.update(json.dumps(get_config(), sort_keys=True, default=repr).encode())
-    tensors = dict(encoder.state_dict())
-    for name, buffer in encoder.named_buffers():  # non-persistent buffers change outputs too
+    lower = getattr(encoder, "frozen_lower", None)
+    holder = encoder if lower is None else lower
+    tensors = dict(holder.state_dict())
+    for name, buffer in holder.named_buffers():  # non-persistent buffers change outputs too
         tensors.setdefault(name, buffer)
     for name, tensor in tensors.items():
         digest.update(f"\n{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
@@ -54,7 +62,10 @@ def encoder_fingerprint(encoder: nn.Module) -> str:
         with tempfile.TemporaryDirectory(prefix="quaterion-fingerprint-") as directory:
             try:
                 save(directory)
-                digest.update(json.dumps(directory_manifest(directory), sort_keys=True).encode())
+                files = directory_manifest(directory)
+                if lower is not None:  # the bottom's weights are hashed above, the top's never
+                    files = {k: v for k, v in files.items() if not k.endswith(WEIGHT_FILES)}
+                digest.update(json.dumps(files, sort_keys=True).encode())
             except NotImplementedError:  # its tensors and config are all the fingerprint sees
                 pass
     return digest.hexdigest()
