@@ -336,9 +336,14 @@ def _table(name: str, split: str, encoder: InMemoryCacheEncoder, parts: list, fi
         table = RaggedRows(values[positions.to(values.device)], offsets.to(device))
     else:
         empty = torch.empty(0, encoder.embedding_size, dtype=dtype or torch.float32, device=device)
-        rows, values, bad = gather_rows(rows, torch.cat([v for _, v in parts] or [empty]), bad)
-        table = values.new_empty((size, values.shape[1]))
-        table[rows.to(values.device)] = values
+        values = torch.cat([v for _, v in parts] or [empty])
+        parts.clear()  # the batches' copies go before the table is made: peak twice the table
+        rows, values, bad = gather_rows(rows, values, bad)
+        if torch.equal(rows, torch.arange(size, device=rows.device)):  # one process, no duplicates: rows in order
+            table = values
+        else:
+            table = values.new_empty((size, values.shape[1]))
+            table[rows.to(values.device)] = values
     if len(bad):
         raise ValueError(
             f"Encoder '{name}' gave NaN or infinite embeddings in {split} fill batch "
