@@ -339,7 +339,7 @@ def _table(name: str, split: str, encoder: InMemoryCacheEncoder, parts: list, fi
         values = torch.cat([v for _, v in parts] or [empty])
         parts.clear()  # the batches' copies go before the table is made: peak twice the table
         rows, values, bad = gather_rows(rows, values, bad)
-        if torch.equal(rows, torch.arange(size, device=rows.device)):  # one process, no duplicates: rows in order
+        if torch.equal(rows, torch.arange(size, device=rows.device)):  # rows already in order
             table = values
         else:
             table = values.new_empty((size, values.shape[1]))
