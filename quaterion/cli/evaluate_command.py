@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from quaterion.cli.data_sources import add_columns_argument
 
@@ -80,31 +79,20 @@ def evaluate_samples(
     return {name: float(value) for name, value in metrics.items()}
 
 
-def frozen_baseline(model: Any) -> Any:
-    """The servable's encoders with an identity head in place of the trained one: what
-    retrieval looks like before the head was trained."""
-    from quaterion_models import SimilarityModel
-    from quaterion_models.heads import EmptyHead
-
-    encoders = dict(model.encoders)
-    size = SimilarityModel.get_encoders_output_size(encoders)
-    return SimilarityModel(encoders=encoders, head=EmptyHead(size))
-
-
 def run_evaluate(args: argparse.Namespace) -> int:
     """Print the metrics table (or JSON) of the servable on the data; with `--baseline` the
     frozen encoders' metrics beside them."""
     from quaterion.cli.data_sources import load_evaluation_samples
+    from quaterion.serving.baseline import frozen_baseline
     from quaterion_models import SimilarityModel
 
     if args.k is not None:  # below 1 is wrong for any data: say so before loading it
         check_ks(args.k, candidates=max(args.k))
     kind, samples = load_evaluation_samples(args.data, args.columns)
     model = SimilarityModel.load(args.servable)
+    frozen = frozen_baseline(model) if args.baseline else None  # refused before any encoding
     metrics = evaluate_samples(model, kind, samples, args.k)
-    baseline = (
-        evaluate_samples(frozen_baseline(model), kind, samples, args.k) if args.baseline else None
-    )
+    baseline = None if frozen is None else evaluate_samples(frozen, kind, samples, args.k)
     if args.json:
         report = metrics if baseline is None else {"baseline": baseline, "trained": metrics}
         print(json.dumps(report, sort_keys=True))

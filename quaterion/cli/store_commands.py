@@ -77,9 +77,15 @@ def run_index(args: argparse.Namespace) -> int:
     location = args.url or args.store
     mode = "append" if args.append else "replace" if args.replace else "new"
     check_index(location, args.servable, model.head.output_size, mode, args.collection)
-    frozen, embeddings = encode_with_baseline(
-        model, objects, batch_size=args.batch_size, show_progress=True
-    )
+    if args.no_baseline:  # the frozen encoders are not needed (nor rebuilt)
+        frozen = None
+        embeddings = model.encode(
+            objects, batch_size=args.batch_size, to_numpy=False, show_progress=True
+        )
+    else:
+        frozen, embeddings = encode_with_baseline(
+            model, objects, batch_size=args.batch_size, show_progress=True
+        )
     payloads = [_payload(obj, label, kind) for obj, label in zip(objects, labels, strict=True)]
     report = index_objects(
         location,
@@ -88,7 +94,7 @@ def run_index(args: argparse.Namespace) -> int:
         labels,
         payloads,
         embeddings,
-        baseline=None if args.no_baseline else frozen,
+        baseline=frozen,
         mode=mode,
         collection=args.collection,
     )

@@ -1,8 +1,11 @@
-"""The frozen baseline of a servable: its encoders without the trained head.
+"""The frozen baseline of a servable: its encoders as they were before training, without the
+trained head.
 
-A servable is encoders -> head, so one encoder pass gives both what the frozen encoder returns
-(the baseline a trained model is judged against) and, through the head, what the servable
-returns.
+A servable is encoders -> head. When no encoder trained (a head on frozen encoders), one
+encoder pass gives both what the frozen encoder returns (the baseline a trained model is judged
+against) and, through the head, what the servable returns. An encoder whose top layers trained
+(`trainable_layers`) is rebuilt frozen from the original model it recorded; without that model
+the baseline is refused rather than computed with the trained layers.
 """
 
 from __future__ import annotations
@@ -14,17 +17,42 @@ from torch import Tensor
 
 from quaterion_models import SimilarityModel
 from quaterion_models.heads import EmptyHead
+from quaterion_models.utils.tensors import first_device
+
+BASELINE_FIX = (
+    "or leave the baseline out (`quaterion evaluate` without --baseline, `quaterion index` "
+    "with --no-baseline)"
+)
 
 
 def frozen_baseline(model: SimilarityModel) -> SimilarityModel:
-    """A model of `model`'s encoders (shared, not copied) with an identity head.
+    """A model of `model`'s encoders as they were before training, with an identity head:
+    frozen encoders are shared (not copied), partly trained ones are rebuilt from their
+    original model (`frozen_original`).
 
     Args:
         model: a trained servable.
+
+    Raises:
+        ValueError: an encoder's top layers trained and its original model is not recorded or
+            not available (the baseline would be wrong).
     """
-    return SimilarityModel(
-        encoders=dict(model.encoders), head=EmptyHead(model.head.input_embedding_size)
-    )
+    encoders = {}
+    for name, encoder in model.encoders.items():
+        original = getattr(encoder, "frozen_original", None)
+        try:
+            encoders[name] = encoder if original is None else original()
+            if encoders[name] is not encoder:  # rebuilt on the CPU: where the servable runs
+                encoders[name].to(first_device(encoder))
+        except FileNotFoundError as error:
+            raise ValueError(
+                f"No frozen baseline for encoder {name!r}: {error}; {BASELINE_FIX}"
+            ) from error
+    return SimilarityModel(encoders=encoders, head=EmptyHead(model.head.input_embedding_size))
+
+
+def _shares_encoders(model: SimilarityModel, baseline: SimilarityModel) -> bool:
+    return all(baseline.encoders[name] is encoder for name, encoder in model.encoders.items())
 
 
 def encode_with_baseline(
@@ -35,7 +63,8 @@ def encode_with_baseline(
     baseline: SimilarityModel | None = None,
 ) -> tuple[Tensor, Tensor]:
     """(frozen encoders' embeddings `[N, D_in]`, servable's embeddings `[N, D_out]`) of
-    `objects`, from one encoder pass; pass `baseline` (from `frozen_baseline`) to reuse it.
+    `objects`, from one encoder pass when no encoder trained (two otherwise); pass `baseline`
+    (from `frozen_baseline`) to reuse it.
 
     Args:
         model: a trained servable.
@@ -48,6 +77,11 @@ def encode_with_baseline(
     before = baseline.encode(
         objects, batch_size=batch_size, to_numpy=False, show_progress=show_progress
     )
+    if not _shares_encoders(model, baseline):  # trained encoder layers: encode again
+        after = model.encode(
+            objects, batch_size=batch_size, to_numpy=False, show_progress=show_progress
+        )
+        return before, after
     head = model.head
     training = head.training
     head.eval()

@@ -9,7 +9,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from quaterion_models.encoders.encoder import Encoder
-from quaterion_models.encoders.extras.layer_split import LowerLayers, freeze_lower, run_upper
+from quaterion_models.encoders.extras.layer_split import (
+    LowerLayers,
+    freeze_lower,
+    original_source,
+    run_upper,
+)
 from quaterion_models.encoders.extras.pretrained import PretrainedEncoder
 from quaterion_models.encoders.extras.text_inputs import (
     TokenizerCollate,
@@ -36,6 +41,9 @@ class HuggingFaceEncoder(PretrainedEncoder):
         normalize: L2-normalise the pooled embeddings.
         trainable_layers: train only the top N transformer layers (and what follows them);
             the embeddings and lower layers stay frozen and their output is cached per object.
+
+    `source` is the directory the weights were first loaded from; an encoder with trained top
+    layers saves it, so that `frozen_original` can rebuild the untrained encoder (the baseline).
 
     `save` writes the weights (safetensors), the model config and the tokenizer files next to
     a small JSON config, so a servable directory is self-contained.
@@ -67,6 +75,8 @@ class HuggingFaceEncoder(PretrainedEncoder):
         self.max_length = max_length
         self.normalize = normalize
         self.trainable_layers = trainable_layers
+        # where the untrained weights came from: the frozen baseline is rebuilt from there
+        self.source: str | None = str(Path(model_path).resolve())
         if trainable_layers:
             freeze_lower(self.model, trainable_layers)
 
@@ -109,6 +119,16 @@ class HuggingFaceEncoder(PretrainedEncoder):
         ).last_hidden_state  # [B, T, D]
         return self._pool(hidden, inputs["attention_mask"])
 
+    def frozen_original(self) -> HuggingFaceEncoder:
+        """This encoder before training: itself when no layer of it trains
+        (`trainable_layers=0`), otherwise a frozen copy with the same pre-processing, loaded
+        again from `source` (the original model's directory); an error when that directory
+        is not recorded or not available."""
+        if not self.trainable_layers:
+            return self
+        config = {**self.get_config_dict(), "trainable_layers": 0}
+        return type(self)(original_source(self.source, self.trainable_layers), **config)
+
     def get_config_dict(self) -> dict:
         """Constructor arguments other than the model path, as stored by `save`."""
         return {
@@ -122,9 +142,15 @@ class HuggingFaceEncoder(PretrainedEncoder):
         self.model.save_pretrained(output_path)
         clear_call_state(self.tokenizer)
         self.tokenizer.save_pretrained(output_path)
-        write_json_atomic(Path(output_path) / CONFIG_FILE, self.get_config_dict())
+        config = self.get_config_dict()
+        if self.trainable_layers and self.source is not None:  # for the frozen baseline
+            config["source"] = self.source
+        write_json_atomic(Path(output_path) / CONFIG_FILE, config)
 
     @classmethod
     def load(cls, input_path: str) -> HuggingFaceEncoder:
         config = read_json(Path(input_path) / CONFIG_FILE, f"{cls.__name__} config")
-        return cls(model_path=input_path, **config)
+        source = config.pop("source", None)
+        encoder = cls(model_path=input_path, **config)
+        encoder.source = source  # input_path holds the trained weights, not the original
+        return encoder

@@ -7,6 +7,8 @@ the composition equals the model's forward.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
@@ -50,6 +52,35 @@ def freeze_lower(model: Any, trainable_layers: int) -> None:
         module.eval()
         for parameter in module.parameters():
             parameter.requires_grad = False
+
+
+def original_source(source: str | None, trainable_layers: int) -> str:
+    """The directory of the pre-trained model that a partly trained encoder was built from,
+    after checking that it is still there (its frozen original is rebuilt from it).
+
+    Args:
+        source: the recorded directory, or None when none was recorded (a servable saved
+            before sources were recorded).
+        trainable_layers: how many top layers of the encoder trained.
+
+    Returns:
+        the directory, once checked to exist and be readable.
+    """
+    trained = f"this encoder was partly trained (its top {trainable_layers} layers)"
+    if source is None:
+        raise FileNotFoundError(
+            f"{trained} and its servable does not record the model it was built from (saved "
+            "by an older version), so the frozen original cannot be rebuilt; add the original "
+            "model's directory as \"source\" to the encoder's quaterion_encoder.json in the "
+            "servable, or train it again with this version"
+        )
+    if not Path(source).is_dir() or not os.access(source, os.R_OK | os.X_OK):
+        raise FileNotFoundError(
+            f"{trained}; its original model at {source} is not available (missing or "
+            "unreadable), so the frozen original cannot be rebuilt; put the original model "
+            "back at that path"
+        )
+    return source
 
 
 def _run_layers(model: Any, layers: Any, hidden: Tensor, attention_mask: Tensor) -> Tensor:

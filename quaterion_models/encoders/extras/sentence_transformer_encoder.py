@@ -8,7 +8,12 @@ from pathlib import Path
 from torch import Tensor
 
 from quaterion_models.encoders.encoder import Encoder
-from quaterion_models.encoders.extras.layer_split import LowerLayers, freeze_lower, run_upper
+from quaterion_models.encoders.extras.layer_split import (
+    LowerLayers,
+    freeze_lower,
+    original_source,
+    run_upper,
+)
 from quaterion_models.encoders.extras.optional_import import import_optional
 from quaterion_models.encoders.extras.pretrained import PretrainedEncoder
 from quaterion_models.encoders.extras.text_inputs import (
@@ -35,6 +40,9 @@ class SentenceTransformerEncoder(PretrainedEncoder):
         do_lower_case: lower-case texts before tokenising (None: the model's setting).
         trainable_layers: train only the top N transformer layers and the modules after them;
             the embeddings and lower layers stay frozen and their output is cached per object.
+
+    `source` is the directory the weights were first loaded from; an encoder with trained top
+    layers saves it, so that `frozen_original` can rebuild the untrained encoder (the baseline).
 
     `save` writes the full sentence-transformers directory (safetensors weights, configs,
     tokenizer) and the pre-processing settings above as they are at save time (changed in
@@ -72,6 +80,8 @@ class SentenceTransformerEncoder(PretrainedEncoder):
         if do_lower_case is not None:
             self.model[0].do_lower_case = do_lower_case
         self.trainable_layers = trainable_layers
+        # where the untrained weights came from: the frozen baseline is rebuilt from there
+        self.source: str | None = str(Path(model_path).resolve())
         if trainable_layers:
             freeze_lower(self.model[0].auto_model, trainable_layers)
 
@@ -112,6 +122,16 @@ class SentenceTransformerEncoder(PretrainedEncoder):
         features = self.model({name: inputs[name] for name in TEXT_INPUTS})
         return features["sentence_embedding"]
 
+    def frozen_original(self) -> SentenceTransformerEncoder:
+        """This encoder before training: itself when no layer of it trains
+        (`trainable_layers=0`), otherwise a frozen copy with the same pre-processing, loaded
+        again from `source` (the original model's directory); an error when that directory
+        is not recorded or not available."""
+        if not self.trainable_layers:
+            return self
+        config = {**self.get_config_dict(), "trainable_layers": 0}
+        return type(self)(original_source(self.source, self.trainable_layers), **config)
+
     def get_config_dict(self) -> dict:
         """Constructor arguments other than the model path, as stored by `save`."""
         return {
@@ -124,9 +144,15 @@ class SentenceTransformerEncoder(PretrainedEncoder):
     def save(self, output_path: str) -> None:
         clear_call_state(self.model.tokenizer)
         self.model.save(output_path, create_model_card=False, safe_serialization=True)
-        write_json_atomic(Path(output_path) / CONFIG_FILE, self.get_config_dict())
+        config = self.get_config_dict()
+        if self.trainable_layers and self.source is not None:  # for the frozen baseline
+            config["source"] = self.source
+        write_json_atomic(Path(output_path) / CONFIG_FILE, config)
 
     @classmethod
     def load(cls, input_path: str) -> SentenceTransformerEncoder:
         config = read_json(Path(input_path) / CONFIG_FILE, f"{cls.__name__} config")
-        return cls(model_path=input_path, **config)
+        source = config.pop("source", None)
+        encoder = cls(model_path=input_path, **config)
+        encoder.source = source  # input_path holds the trained weights, not the original
+        return encoder
