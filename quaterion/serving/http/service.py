@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,14 @@ class SearchService:
             raise ValueError(f"encode_batch_size must be at least 1, got {encode_batch_size}")
         self.model = model.eval()
         self.encode_batch_size = encode_batch_size
-        self.baseline = frozen_baseline(model) if baseline_store is not None else None
+        self.baseline = None
+        if baseline_store is not None:
+            try:
+                self.baseline = frozen_baseline(model)
+            except ValueError as error:  # the original model is gone: serve the trained model
+                warnings.warn(f"Serving without the frozen baseline. {error}", stacklevel=2)
+                baseline_store.close()
+                baseline_store = None
         self.store = store
         self.baseline_store = baseline_store
         self.description = description or {}

@@ -104,3 +104,21 @@ def test_a_frozen_encoder_is_its_own_baseline(tiny_bert_3, tmp_path):
     assert "source" not in config  # saved exactly as before
     model = SimilarityModel.load(tmp_path / "s")
     assert frozen_baseline(model).encoders["default"] is model.encoders["default"]
+
+
+def test_serving_without_the_original_drops_only_the_baseline(tiny_bert_3, tmp_path, groups_csv):
+    from quaterion.serving.http.service import SearchService
+
+    original = shutil.copytree(tiny_bert_3, tmp_path / "original")
+    servable = str(trained_top_servable(original, tmp_path / "servable"))
+    store = str(tmp_path / "store")
+    assert main(["index", servable, str(groups_csv), "--store", store]) == 0  # with baseline
+    shutil.rmtree(original)
+    with pytest.warns(UserWarning, match="Serving without the frozen baseline.*is not available"):
+        service = SearchService.open(servable, store)
+    try:
+        assert service.health()["baseline"] is False
+        hits = service.search_batch([("a small cat", 2, True)])[0]
+        assert len(hits["hits"]) == 2 and "baseline" not in hits
+    finally:
+        service.close()
