@@ -36,18 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_cache import Clock, PeakMemory  # noqa: E402  (bench/ is not a package)
-from bench_text_encode import wordnet_texts  # noqa: E402
+from bench_text_encode import fill_model, wordnet_texts  # noqa: E402
 
 
 def fill_process(rank: int, world: int, port: int, texts: list[str], batch_size: int,
                  threads: int, out_dir: str) -> None:  # fmt: skip
     """One process of the group: fill the cache of `texts`, save what it measured."""
-    from quaterion import TrainableModel
     from quaterion.dataset import GroupSimilarityDataLoader, SimilarityGroupSample
-    from quaterion.loss import TripletLoss
-    from quaterion.train.cache import CacheConfig, CacheType
     from quaterion_models.encoders.extras import SentenceTransformerEncoder, minilm_path
-    from quaterion_models.heads import EmptyHead
 
     os.environ["QUATERION_PROGRESS"] = "0"
     warnings.filterwarnings("ignore")
@@ -62,24 +58,8 @@ def fill_process(rank: int, world: int, port: int, texts: list[str], batch_size:
         lambda module, args: encoded.__setitem__(0, encoded[0] + len(args[0]["input_ids"]))
     )
 
-    class FillModel(TrainableModel):
-        def configure_encoders(self):
-            return encoder
-
-        def configure_caches(self):
-            return CacheConfig(CacheType.CPU, batch_size=batch_size)
-
-        def configure_head(self, input_embedding_size):
-            return EmptyHead(input_embedding_size)
-
-        def configure_loss(self):
-            return TripletLoss()
-
-        def configure_optimizers(self):
-            return None
-
     samples = [SimilarityGroupSample(obj=text, group=i % 2) for i, text in enumerate(texts)]
-    model = FillModel()
+    model = fill_model(encoder, batch_size)
     loader = GroupSimilarityDataLoader(samples, batch_size=batch_size)
     memory = PeakMemory()
     dist.barrier()  # every process has loaded its model: the fills start together

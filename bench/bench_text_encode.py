@@ -71,11 +71,10 @@ class TokenCounter:
         return counts
 
 
-def fill_variant(encoder: Any, texts: list[str], batch_size: int) -> Callable[[], torch.Tensor]:
-    """A callable that fills a fresh in-memory cache of `texts` (`setup_cache`, as
-    `Quaterion.fit` runs it) and returns the cached rows in text order."""
+def fill_model(encoder: Any, batch_size: int) -> Any:
+    """A TrainableModel that caches `encoder` on the CPU (fill batches of `batch_size`) under an
+    identity head: `setup_cache` on it is the fill `Quaterion.fit` runs."""
     from quaterion import TrainableModel
-    from quaterion.dataset import GroupSimilarityDataLoader, SimilarityGroupSample
     from quaterion.loss import TripletLoss
     from quaterion.train.cache import CacheConfig, CacheType
     from quaterion_models.heads import EmptyHead
@@ -96,10 +95,18 @@ def fill_variant(encoder: Any, texts: list[str], batch_size: int) -> Callable[[]
         def configure_optimizers(self):
             return None
 
+    return FillModel()
+
+
+def fill_variant(encoder: Any, texts: list[str], batch_size: int) -> Callable[[], torch.Tensor]:
+    """A callable that fills a fresh in-memory cache of `texts` (`setup_cache`, as
+    `Quaterion.fit` runs it) and returns the cached rows in text order."""
+    from quaterion.dataset import GroupSimilarityDataLoader, SimilarityGroupSample
+
     samples = [SimilarityGroupSample(obj=text, group=i % 2) for i, text in enumerate(texts)]
 
     def run() -> torch.Tensor:
-        model = FillModel()
+        model = fill_model(encoder, batch_size)
         loader = GroupSimilarityDataLoader(samples, batch_size=batch_size)
         model.setup_cache(None, loader, None)
         cache = model.model.encoders["default"]

@@ -83,6 +83,21 @@ def original_source(source: str | None, trainable_layers: int) -> str:
     return source
 
 
+def rebuild_frozen_original(encoder: Any) -> Any:
+    """`encoder` before training: itself when no layer of it trains (`trainable_layers=0`),
+    otherwise a frozen copy of its class with the same pre-processing, built again from its
+    recorded `source` (checked by `original_source`).
+
+    Args:
+        encoder: a pre-trained text encoder with `trainable_layers`, `source` and
+            `get_config_dict()` (HuggingFaceEncoder, SentenceTransformerEncoder).
+    """
+    if not encoder.trainable_layers:
+        return encoder
+    config = {**encoder.get_config_dict(), "trainable_layers": 0}
+    return type(encoder)(original_source(encoder.source, encoder.trainable_layers), **config)
+
+
 def _run_layers(model: Any, layers: Any, hidden: Tensor, attention_mask: Tensor) -> Tensor:
     masking = import_transformers("trainable_layers").masking_utils
     mask = masking.create_bidirectional_mask(

@@ -11,7 +11,7 @@ from quaterion_models.encoders.encoder import Encoder
 from quaterion_models.encoders.extras.layer_split import (
     LowerLayers,
     freeze_lower,
-    original_source,
+    rebuild_frozen_original,
     run_upper,
 )
 from quaterion_models.encoders.extras.optional_import import import_optional
@@ -127,10 +127,7 @@ class SentenceTransformerEncoder(PretrainedEncoder):
         (`trainable_layers=0`), otherwise a frozen copy with the same pre-processing, loaded
         again from `source` (the original model's directory); an error when that directory
         is not recorded or not available."""
-        if not self.trainable_layers:
-            return self
-        config = {**self.get_config_dict(), "trainable_layers": 0}
-        return type(self)(original_source(self.source, self.trainable_layers), **config)
+        return rebuild_frozen_original(self)
 
     def get_config_dict(self) -> dict:
         """Constructor arguments other than the model path, as stored by `save`."""
