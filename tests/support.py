@@ -3,7 +3,10 @@ clustered synthetic data, a precision@1 oracle. (Import from here, never `from c
 several conftest.py files share that module name.)"""
 
 import json
+import multiprocessing
 import os
+import socket
+from collections.abc import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -161,3 +164,29 @@ def hidden_state_texts(count=16):
     """`count` short texts of different lengths in two groups: `(text, group)`."""
     words = ["dog", "cat", "market", "bond", "garden", "share", "puppy", "price"]
     return [(" ".join(words[(i + j) % 8] for j in range(1 + i % 5)), i % 2) for i in range(count)]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a gloo process group or a test server)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def fork_ranks(run: Callable[[int, int], None], world: int = 2, timeout: float = 240) -> list:
+    """Exit codes of `run(rank, port)` in `world` forked processes sharing one free port.
+    Forked, not spawned: children share this process's imports (fresh interpreters importing
+    torch and Lightning took minutes on a loaded machine). A child still alive after `timeout`
+    seconds is killed rather than left behind the test."""
+    port = free_port()
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=run, args=(rank, port)) for rank in range(world)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=timeout)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join()
+    return [process.exitcode for process in processes]

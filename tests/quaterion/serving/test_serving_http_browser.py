@@ -7,7 +7,6 @@ with apt when it can). Set QUATERION_SCREENSHOT=path.png to keep the screenshot.
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from support import free_port
 
 from quaterion.cli import main
 from quaterion.demo import DEMO_CATEGORIES, MIN_PER_CATEGORY
@@ -32,12 +32,6 @@ CHROMIUM_ARGS = [
 QUERY = "a sweet dish served at the end of a meal"
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,13 @@ process."""
 
 import importlib.util
 import json
-import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
+from support import fork_ranks
 
 SCRIPT = Path(__file__).with_name("ddp_cache_script.py")
 ROOT = SCRIPT.parents[3]
@@ -73,21 +72,7 @@ def test_two_processes_split_the_fill_and_both_hold_every_row(tmp_path):
     # forked, not spawned: the children share this process's imports, where three fresh
     # interpreters importing torch and Lightning took over 300 s on a loaded machine
     script = load_module(SCRIPT.with_name("ddp_split_fill_script.py"))
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    context = multiprocessing.get_context("fork")
-    processes = [
-        context.Process(target=script.run, args=(rank, str(tmp_path), str(port))) for rank in (0, 1)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=240)
-    for process in processes:
-        if process.is_alive():  # hung: end it rather than leave it behind the test
-            process.kill()
-    assert [process.exitcode for process in processes] == [0, 0]
+    assert fork_ranks(lambda rank, port: script.run(rank, str(tmp_path), str(port))) == [0, 0]
     ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1)]
     for case, rows in (("keys=False", 128), ("keys=True", None)):
         calls = [ranks[rank][case]["calls"] for rank in (0, 1)]

@@ -2,13 +2,11 @@
 reused by a rerun, refilled when the data or the bottom changes, split across DDP processes."""
 
 import importlib.util
-import multiprocessing
-import socket
 from pathlib import Path
 
 import pytest
 import torch
-from support import PartlyTrainableModel, hidden_state_texts
+from support import PartlyTrainableModel, fork_ranks, hidden_state_texts
 
 from quaterion.dataset import GroupSimilarityDataLoader, SimilarityGroupSample
 from quaterion_models.encoders.extras.layer_split import LowerLayers
@@ -97,20 +95,8 @@ def test_two_processes_split_the_hidden_state_fill(tiny_bert_3, tmp_path, calls,
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     monkeypatch.setenv("QUATERION_PROGRESS", "0")
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    context = multiprocessing.get_context("fork")
-    args = (str(tmp_path), str(port), str(tiny_bert_3))
-    processes = [context.Process(target=script.run, args=(rank, *args)) for rank in (0, 1)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=240)
-    for process in processes:
-        if process.is_alive():  # hung: end it rather than leave it behind the test
-            process.kill()
-    assert [process.exitcode for process in processes] == [0, 0]
+    run = lambda rank, port: script.run(rank, str(tmp_path), str(port), str(tiny_bert_3))  # noqa: E731
+    assert fork_ranks(run) == [0, 0]
     ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1)]
     expected = fill(tiny_bert_3, tmp_path / "single").ragged("train")  # one process: the oracle
     # 16 texts in fill batches of 4: batches 0 and 2 on rank 0, 1 and 3 on rank 1

@@ -2,9 +2,7 @@
 current model (cached or not), the same table on every DDP process."""
 
 import json
-import multiprocessing
 import os
-import socket
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,6 +11,7 @@ import pytest
 import torch
 import torch.distributed as dist
 from pytorch_lightning.callbacks import Callback
+from support import fork_ranks
 
 from quaterion import Quaterion
 from quaterion.dataset import (
@@ -155,12 +154,6 @@ def test_the_callback_refuses_another_sampler_and_bad_settings():
         NeighbourGroupsCallback(sampler, batch_size=0)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def refresh_and_draw(rank: int, port: int, out_dir: str) -> None:
     """One process: refreshes its sampler from its own model (rank 1's head would pick other
     neighbours) and draws its shard of the epoch."""
@@ -182,17 +175,7 @@ def refresh_and_draw(rank: int, port: int, out_dir: str) -> None:
 
 
 def test_ddp_processes_share_rank_zero_table_and_split_its_batches(tmp_path):
-    context = multiprocessing.get_context("fork")
-    port = free_port()
-    processes = [
-        context.Process(target=refresh_and_draw, args=(rank, port, str(tmp_path)))
-        for rank in (0, 1)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=240)
-    assert [process.exitcode for process in processes] == [0, 0]
+    assert fork_ranks(lambda rank, port: refresh_and_draw(rank, port, str(tmp_path))) == [0, 0]
     shards = [json.loads((tmp_path / f"rank{r}.json").read_text())["batches"] for r in (0, 1)]
     vectors, labels = twin_groups()
     single = NeighbourGroupsBatchSampler(labels.tolist(), m=3, groups_per_batch=2, seed=9)

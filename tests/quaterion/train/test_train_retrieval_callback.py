@@ -4,9 +4,7 @@ shard through the callback's hooks, and a real fit through Lightning's DDP launc
 
 import importlib.util
 import json
-import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 import torch
 import torch.distributed as dist
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from support import fork_ranks
 from torch.utils.data import DistributedSampler
 
 import quaterion.train.callbacks.retrieval_callback as retrieval_callback
@@ -135,12 +134,6 @@ def test_bad_arguments_are_refused():
         RetrievalMetricsCallback(distance="hamming")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class DdpModel(TrainableModel):
     """Frozen identity on 16-d vectors + a seeded linear head: the same in every process."""
 
@@ -224,17 +217,8 @@ def validate_shard(rank: int, port: int, kind: str, out_dir: str) -> None:
 
 @pytest.mark.parametrize("kind", ["groups", "pairs"])
 def test_ddp_processes_rank_their_share_and_agree(kind, tmp_path):
-    context = multiprocessing.get_context("fork")  # children share the imported modules
-    port = free_port()
-    processes = [
-        context.Process(target=validate_shard, args=(rank, port, kind, str(tmp_path)))
-        for rank in (0, 1)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=240)
-    assert [process.exitcode for process in processes] == [0, 0]
+    run = lambda rank, port: validate_shard(rank, port, kind, str(tmp_path))  # noqa: E731
+    assert fork_ranks(run) == [0, 0]
     rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
 
     samples = ddp_samples(kind)
